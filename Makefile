@@ -1,0 +1,126 @@
+# portero - before-queue mail filter for Postfix.
+#
+#   make            build build/portero and build/portero-ctl
+#   make test       unit + milter tests under ASan/UBSan, TSan run, e2e
+#                   (Postfix), short fuzz runs; ends with "N passed, N failed"
+#   make deps       install Debian build and test packages (apt-get)
+#   make run        build and run in the foreground on conf/portero-dev.conf
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make bench      milter-protocol load test against a do-nothing milter
+#   make asan       sanitizer build in build/asan
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+SBINDIR	 = $(PREFIX)/sbin
+MANDIR	 = $(PREFIX)/share/man
+O	?= build
+SAN	?=
+FUZZ_SECONDS ?= 60
+
+PKGS	 = milter libconfig libmicrohttpd libsystemd
+CC	?= cc
+WARN	 = -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow \
+	   -Wstrict-prototypes -Wmissing-prototypes -Wvla
+DEFS	 = -D_GNU_SOURCE -Iinclude
+ifeq ($(SAN),asan)
+OPT	 = -O1 -g -fno-omit-frame-pointer \
+	   -fsanitize=address,undefined -fno-sanitize-recover=all
+LDSAN	 = -fsanitize=address,undefined
+else ifeq ($(SAN),tsan)
+OPT	 = -O1 -g -fsanitize=thread
+LDSAN	 = -fsanitize=thread
+else
+OPT	 = -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
+	   -fstack-clash-protection
+LDSAN	 =
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS	?=
+LDFLAGS	?=
+ALL_CFLAGS = $(WARN) $(DEFS) $(OPT) -fPIE $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
+LIBS	 = $(PKG_LIBS) -lpthread -lm
+
+LIB_SRCS = src/err.c src/util.c src/buf.c src/arena.c src/cidr.c \
+	   src/addr.c src/log.c src/metrics.c src/metrics_http.c \
+	   src/cfg.c src/cfg_schema.c src/ctx.c src/pipeline.c src/checks.c \
+	   src/check_lists.c src/check_helo.c src/check_sender.c \
+	   src/milter.c src/testmsg.c
+LIB_OBJS = $(LIB_SRCS:src/%.c=$(O)/obj/%.o)
+HDRS	 = $(wildcard include/*.h)
+
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
+
+.PHONY: all test unit deps run install bench asan tsan fuzz clean check-config
+
+all: $(O)/portero $(O)/portero-ctl
+
+$(O)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/libportero.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(O)/portero: $(O)/obj/main.o $(O)/obj/supervisor.o $(O)/libportero.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/portero-ctl: $(O)/obj/ctl.o $(O)/libportero.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/tests/%: tests/unit/%.c tests/unit/unit.h $(O)/libportero.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests/unit -o $@ $< \
+	    $(O)/libportero.a $(ALL_LDFLAGS) $(LIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+
+asan:
+	$(MAKE) O=build/asan SAN=asan all unit
+
+tsan:
+	$(MAKE) O=build/tsan SAN=tsan all unit
+
+# The whole suite: see tests/run.sh.
+test:
+	$(MAKE) all
+	$(MAKE) O=build/asan SAN=asan all unit
+	$(MAKE) O=build/tsan SAN=tsan all unit
+	tests/run.sh
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then S=; else S=sudo; fi; \
+	$$S apt-get update && \
+	echo "postfix postfix/main_mailer_type select No configuration" | \
+	    $$S debconf-set-selections && \
+	DEBIAN_FRONTEND=noninteractive $$S apt-get install -y \
+	    --no-install-recommends $$(grep -v '^#' tests/deps.txt)
+
+run: all
+	@tests/run-dev.sh $(O)/portero
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)/etc/portero
+	install -m 0755 $(O)/portero $(O)/portero-ctl $(DESTDIR)$(SBINDIR)/
+	install -m 0644 man/portero.8 man/portero-ctl.8 \
+	    $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/portero.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	test -e $(DESTDIR)/etc/portero/portero.conf || \
+	    install -m 0644 conf/portero.conf $(DESTDIR)/etc/portero/
+
+bench: all
+	tests/bench/run.sh
+
+fuzz:
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+check-config: all
+	$(O)/portero -t -c conf/portero.conf
+
+clean:
+	rm -rf build

@@ -1,0 +1,131 @@
+/*
+ * ctx.h - per-connection and per-message contexts.
+ *
+ * A conn_ctx lives from the milter connect callback to close; it holds one
+ * config reference and a connection arena.  A msg_ctx lives from MAIL FROM
+ * to end-of-message or abort and owns a message arena freed whole.  Both
+ * belong to the one libmilter thread serving the connection: no locking.
+ * Strings from libmilter are copied into the arenas before being kept.
+ */
+#ifndef PORTERO_CTX_H
+#define PORTERO_CTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "arena.h"
+#include "check.h"
+#include "cidr.h"
+
+struct cfg;
+
+struct reason {
+	struct reason	*next;
+	const char	*check;		/* static */
+	const char	*detail;	/* arena */
+	int32_t		 points;	/* hundredths */
+	enum stage	 stage;
+	int		 dry;		/* from a dry-run module: not counted */
+};
+
+struct hdr_edit {
+	struct hdr_edit	*next;
+	int		 remove;	/* 1: remove instance idx of name */
+	unsigned	 idx;		/* 1-based header instance */
+	const char	*name, *value;
+};
+
+struct rcpt {
+	struct rcpt	*next;
+	const char	*raw;		/* as received */
+	struct mailaddr	 addr;
+	int		 whitelisted;
+};
+
+struct conn_ctx {
+	struct cfg	*cfg;		/* one held reference */
+	struct arena	*arena;
+	char		 id[16];	/* connection id, hex */
+	unsigned	 nmsg;		/* messages begun on this connection */
+	uint64_t	 start_ms;
+
+	const char	*client_name;	/* verified name, or NULL */
+	const char	*client_addr;	/* text form, "" if none */
+	struct ipaddr	 ip;
+	int		 has_ip;
+	const char	*helo;		/* NULL before HELO */
+	const char	*daemon_name, *daemon_addr, *daemon_port;
+	const char	*myhostname;	/* macro j */
+	const char	*auth;		/* {auth_authen}, NULL if none */
+
+	int		 internal;	/* networks.internal or local */
+	int		 whitelisted;	/* client or client name */
+	int		 outbound;	/* internal or authenticated */
+
+	struct reason	*reasons;	/* connect and HELO stages */
+	struct verdict	 pending;	/* delayed until RCPT; ACT_CONTINUE */
+	enum stage	 pending_stage;
+	struct verdict	 would;		/* strongest dry-run verdict */
+
+	struct msg_ctx	*msg;		/* NULL between messages */
+};
+
+struct msg_ctx {
+	struct conn_ctx	*conn;
+	struct arena	*arena;
+	char		 id[24];	/* decision id "conn.N" */
+	uint64_t	 start_ms;
+	const char	*queue_id;	/* "NOQUEUE" until Postfix gives {i} */
+
+	const char	*from_raw;
+	struct mailaddr	 from;
+	int		 from_null;
+	int		 from_bad;
+	int		 whitelisted;	/* sender whitelisted */
+
+	struct rcpt	*rcpts, **rcpt_tail;
+	size_t		 nrcpt;		/* accepted recipients */
+	size_t		 nrcpt_seen;
+
+	struct reason	*reasons;	/* MAIL stage onwards */
+	struct verdict	 pending;	/* from MAIL stage, applied at RCPT */
+	struct verdict	 would;
+	struct hdr_edit	*edits, **edit_tail;
+	uint64_t	 size;		/* header and body bytes seen */
+	void		*state[32];	/* per-check message state */
+};
+
+/* The view a check gets of one stage of one transaction. */
+struct txn {
+	struct conn_ctx		*conn;
+	struct msg_ctx		*msg;		/* NULL before MAIL */
+	struct rcpt		*rcpt;		/* current, at STAGE_RCPT */
+	enum stage		 stage;
+	const struct check_inst	*check;		/* running check */
+	struct verdict		 verdict;	/* final verdict, if any */
+	const char		*error;		/* CR_ERROR detail */
+	int			 nomem;
+};
+
+struct conn_ctx	*conn_ctx_new(struct cfg *);
+void		 conn_ctx_free(struct conn_ctx *);
+struct msg_ctx	*msg_ctx_new(struct conn_ctx *);
+void		 msg_ctx_free(struct msg_ctx *);
+/* Sets the queue id once known (copied). */
+void		 msg_set_queue_id(struct msg_ctx *, const char *);
+
+/* For checks: add points with a reason ("helo", "non_fqdn", 100). */
+void		 txn_score(struct txn *, const char *detail, int32_t points);
+/* For checks: propose a final verdict (the pipeline decides dry run). */
+void		 txn_verdict(struct txn *, enum action, const char *code,
+		    const char *dsn, const char *text);
+void		 txn_error(struct txn *, const char *detail);
+void		 txn_header_add(struct txn *, const char *name,
+		    const char *value);
+/* Total score so far, in hundredths (dry-run points excluded). */
+int32_t		 txn_score_total(const struct txn *);
+int32_t		 conn_score(const struct conn_ctx *);
+int32_t		 msg_score(const struct msg_ctx *);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * metrics.h - the process-wide metrics registry (Prometheus text format).
+ *
+ * Counters and histograms are registered once at start-up (before threads)
+ * by name; each may have one label.  Updates are thread-safe (a mutex per
+ * metric; updates are rare next to the work they measure).
+ */
+#ifndef PORTERO_METRICS_H
+#define PORTERO_METRICS_H
+
+#include <stdint.h>
+
+#include "buf.h"
+
+struct metric;
+
+struct metric	*metrics_counter(const char *name, const char *help,
+		    const char *label);
+struct metric	*metrics_gauge(const char *name, const char *help);
+/* Latency histogram in seconds with fixed buckets 1 ms .. 60 s. */
+struct metric	*metrics_histogram(const char *name, const char *help,
+		    const char *label);
+void		 metrics_inc(struct metric *, const char *label, uint64_t);
+void		 metrics_set(struct metric *, int64_t);
+void		 metrics_add(struct metric *, int64_t);
+void		 metrics_observe(struct metric *, const char *label,
+		    double seconds);
+/* Value of a counter for a label (tests); 0 if never seen. */
+uint64_t	 metrics_value(struct metric *, const char *label);
+enum rc		 metrics_render(struct buf *);
+void		 metrics_reset_all(void);
+
+/* The metrics every module uses (registered by metrics_init). */
+struct metrics_std {
+	struct metric	*messages;	/* by verdict */
+	struct metric	*refusals;	/* by module */
+	struct metric	*stage_seconds;	/* by stage */
+	struct metric	*check_errors;	/* by check */
+	struct metric	*connections;
+	struct metric	*conn_active;
+	struct metric	*conn_refused;	/* over max_connections */
+	struct metric	*reloads;	/* by result */
+	struct metric	*cfg_generation;
+	struct metric	*dry_run;	/* would-be verdicts by module */
+};
+extern struct metrics_std M;
+
+void		 metrics_init(void);
+/* metrics_http.c: serve GET /metrics on "host:port"; 0 on success. */
+int		 metrics_http_start(const char *listen, struct err *);
+void		 metrics_http_stop(void);
+
+#endif

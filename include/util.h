@@ -1,0 +1,42 @@
+/*
+ * util.h - small parsers and string helpers shared by every module.
+ *
+ * All functions are pure (no global state) and thread-safe.  Parsers never
+ * accept trailing garbage and never overflow: out-of-range is RC_INVAL.
+ */
+#ifndef PORTERO_UTIL_H
+#define PORTERO_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Decimal unsigned integer in [min, max]. */
+enum rc	parse_uint(const char *, unsigned long long, unsigned long long,
+	    unsigned long long *);
+/* "90", "90s", "5m", "4h", "36d", "2w" -> seconds in [0, max]. */
+enum rc	parse_duration(const char *, unsigned long long,
+	    unsigned long long *);
+/* "512", "64K", "50M", "1G" (binary multiples) -> bytes in [0, max]. */
+enum rc	parse_size(const char *, unsigned long long, unsigned long long *);
+/* Octal file mode "0660" -> mode bits (at most 07777). */
+enum rc	parse_mode(const char *, unsigned *);
+/* A float score, e.g. 2.5 or -5, to hundredths (250, -500); |s| <= 10000. */
+enum rc	score_from_double(double, int32_t *);
+/* Formats hundredths as "2.5", "12.25", "-5.0" into buf (>= 16 bytes). */
+void	score_fmt(int32_t, char *, size_t);
+
+/* Copies src into dst (size n), always NUL-terminated; returns 0 if it fit,
+ * -1 if truncated. */
+int	str_copy(char *, const char *, size_t);
+void	str_lower(char *);
+/* Case-insensitive ASCII equality and suffix test. */
+int	str_ieq(const char *, const char *);
+int	str_iendswith(const char *, const char *);
+/* Milliseconds of a monotonic clock. */
+uint64_t	now_ms(void);
+
+#endif

@@ -1,0 +1,436 @@
+/*
+ * cfg.c - load, compile, install and reference-count config snapshots
+ * (see cfg.h).  The current snapshot pointer is guarded by a mutex; the
+ * reference counts are atomic.  Thread-safe.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "cfg.h"
+#include "check.h"
+#include "log.h"
+#include "util.h"
+
+static pthread_mutex_t	 cur_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cfg	*cur;
+static unsigned		 generation;
+
+/* Last component of a schema path. */
+static const char *
+leaf(const char *key)
+{
+	const char	*dot = strrchr(key, '.');
+
+	return dot != NULL ? dot + 1 : key;
+}
+
+static const config_setting_t *
+member(const config_setting_t *base, const char *key)
+{
+	if (base == NULL)
+		return NULL;
+	return config_setting_get_member(base, leaf(key));
+}
+
+static const char *
+def(const char *key)
+{
+	const char	*d = cfg_schema_default(key);
+
+	return d != NULL ? d : "";
+}
+
+int
+cv_bool(const config_setting_t *base, const char *key)
+{
+	const config_setting_t	*s = member(base, key);
+
+	if (s != NULL)
+		return config_setting_get_bool(s);
+	return strcmp(def(key), "true") == 0;
+}
+
+long long
+cv_int(const config_setting_t *base, const char *key)
+{
+	const config_setting_t		*s = member(base, key);
+	unsigned long long		 v = 0;
+
+	if (s != NULL)
+		return config_setting_get_int64(s);
+	(void)parse_uint(def(key), 0, ~0ULL >> 1, &v);
+	return (long long)v;
+}
+
+int32_t
+cv_score(const config_setting_t *base, const char *key)
+{
+	const config_setting_t	*s = member(base, key);
+	double			 d;
+	int32_t			 out = 0;
+
+	if (s == NULL)
+		d = strtod(def(key), NULL);
+	else if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+		d = config_setting_get_float(s);
+	else
+		d = (double)config_setting_get_int64(s);
+	(void)score_from_double(d, &out);
+	return out;
+}
+
+static unsigned long long
+unit_value(const config_setting_t *base, const char *key, int duration)
+{
+	const config_setting_t	*s = member(base, key);
+	const char		*str;
+	char			 tmp[32];
+	unsigned long long	 v = 0;
+
+	if (s == NULL)
+		str = def(key);
+	else if (config_setting_type(s) == CONFIG_TYPE_STRING)
+		str = config_setting_get_string(s);
+	else {
+		(void)snprintf(tmp, sizeof(tmp), "%lld",
+		    (long long)config_setting_get_int64(s));
+		str = tmp;
+	}
+	if (duration)
+		(void)parse_duration(str, ~0ULL >> 1, &v);
+	else
+		(void)parse_size(str, ~0ULL >> 1, &v);
+	return v;
+}
+
+unsigned long long
+cv_duration(const config_setting_t *base, const char *key)
+{
+	return unit_value(base, key, 1);
+}
+
+unsigned long long
+cv_size(const config_setting_t *base, const char *key)
+{
+	return unit_value(base, key, 0);
+}
+
+const char *
+cv_string(const config_setting_t *base, const char *key)
+{
+	const config_setting_t	*s = member(base, key);
+
+	if (s != NULL)
+		return config_setting_get_string(s);
+	return def(key);
+}
+
+void
+strlist_free(struct strlist *l)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+enum rc
+cv_strlist(const config_setting_t *base, const char *key, struct strlist *l,
+    struct err *e)
+{
+	const config_setting_t	*s = member(base, key);
+	int			 i, n;
+
+	l->v = NULL;
+	l->n = 0;
+	if (s == NULL || (n = config_setting_length(s)) == 0)
+		return RC_OK;
+	l->v = calloc((size_t)n, sizeof(*l->v));
+	if (l->v == NULL)
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		l->v[i] = strdup(config_setting_get_string_elem(s, i));
+		if (l->v[i] == NULL)
+			goto nomem;
+		l->n++;
+	}
+	return RC_OK;
+nomem:
+	strlist_free(l);
+	err_set(e, "%s: out of memory", key);
+	return RC_NOMEM;
+}
+
+enum rc
+cv_cidrs(const config_setting_t *base, const char *key, struct cidr_list *l,
+    struct err *e)
+{
+	const config_setting_t	*s = member(base, key);
+	int			 i, n;
+
+	l->v = NULL;
+	l->n = 0;
+	if (s == NULL || (n = config_setting_length(s)) == 0)
+		return RC_OK;
+	l->v = calloc((size_t)n, sizeof(*l->v));
+	if (l->v == NULL) {
+		err_set(e, "%s: out of memory", key);
+		return RC_NOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		if (cidr_parse(config_setting_get_string_elem(s, i),
+		    &l->v[i], e) != RC_OK) {
+			cidr_list_free(l);
+			return RC_INVAL;
+		}
+		l->n++;
+	}
+	return RC_OK;
+}
+
+static void
+cfg_free(struct cfg *c)
+{
+	size_t	 i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nchecks; i++)
+		if (c->checks[i].ops->teardown != NULL)
+			c->checks[i].ops->teardown(c->checks[i].conf);
+	cidr_list_free(&c->internal);
+	free(c->path);
+	free(c->milter.socket);
+	free(c->milter.user);
+	free(c->milter.group);
+	free(c->milter.pidfile);
+	free(c->metrics_listen);
+	free(c);
+}
+
+static int
+dup_str(char **dst, const char *src, struct err *e)
+{
+	*dst = strdup(src);
+	if (*dst == NULL) {
+		err_set(e, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Core (non-module) settings. */
+static int
+compile_core(struct cfg *c, const config_t *cf, struct err *e)
+{
+	const config_setting_t	*root = config_root_setting(cf);
+	const config_setting_t	*g;
+	unsigned		 mode = 0;
+
+	g = config_lookup(cf, "milter");
+	if (dup_str(&c->milter.socket, cv_string(g, "milter.socket"), e) ||
+	    dup_str(&c->milter.user, cv_string(g, "milter.user"), e) ||
+	    dup_str(&c->milter.group, cv_string(g, "milter.group"), e) ||
+	    dup_str(&c->milter.pidfile, cv_string(g, "milter.pidfile"), e))
+		return -1;
+	(void)parse_mode(cv_string(g, "milter.socket_mode"), &mode);
+	c->milter.socket_mode = mode;
+	c->milter.timeout = (unsigned)cv_duration(g, "milter.timeout");
+	c->milter.backlog = (unsigned)cv_int(g, "milter.backlog");
+	c->milter.max_connections = (unsigned)cv_int(g,
+	    "milter.max_connections");
+	c->milter.shutdown_timeout = (unsigned)cv_duration(g,
+	    "milter.shutdown_timeout");
+	if (strncmp(c->milter.socket, "unix:", 5) != 0 &&
+	    strncmp(c->milter.socket, "local:", 6) != 0 &&
+	    strncmp(c->milter.socket, "inet:", 5) != 0 &&
+	    strncmp(c->milter.socket, "inet6:", 6) != 0) {
+		err_set(e, "%s: setting 'milter.socket': '%s' must start with "
+		    "unix:, inet: or inet6:", c->path, c->milter.socket);
+		return -1;
+	}
+
+	g = config_lookup(cf, "log");
+	c->log.level = log_level_parse(cv_string(g, "log.level"));
+	c->log.facility = log_facility_parse(cv_string(g, "log.facility"));
+	c->log.to_stderr = cv_bool(g, "log.stderr");
+
+	if (cv_cidrs(config_lookup(cf, "networks"), "networks.internal",
+	    &c->internal, e) != RC_OK)
+		return -1;
+	g = config_lookup(cf, "thresholds");
+	c->thresholds.greylist = cv_score(g, "thresholds.greylist");
+	c->thresholds.reject = cv_score(g, "thresholds.reject");
+	c->thresholds.dry_run = cv_bool(g, "thresholds.dry_run");
+	c->dry_run = cv_bool(root, "dry_run");
+	g = config_lookup(cf, "metrics");
+	return dup_str(&c->metrics_listen, cv_string(g, "metrics.listen"), e);
+}
+
+/* A boolean member of a group (enabled, dry_run), def when absent. */
+static int
+group_bool(const config_setting_t *g, const char *name, int dflt)
+{
+	int	 v;
+
+	if (config_setting_is_group(g) &&
+	    config_setting_lookup_bool(g, name, &v) == CONFIG_TRUE)
+		return v;
+	return dflt;
+}
+
+static int
+compile_checks(struct cfg *c, const config_t *cf, struct err *e)
+{
+	const struct check_ops *const	*opp;
+
+	for (opp = check_table; *opp != NULL; opp++) {
+		const struct check_ops	*ops = *opp;
+		const config_setting_t	*g;
+		struct check_inst	*ci;
+		const char		*onerr;
+
+		if (ops->group != NULL) {
+			g = config_lookup(cf, ops->group);
+			if (g == NULL)
+				continue;	/* absent group: module off */
+			if (!group_bool(g, "enabled", 1))
+				continue;
+		} else
+			g = config_root_setting(cf);
+		if (!ops->implemented) {
+			log_msg(LOG_WARNING, "%s: module '%s' is configured "
+			    "but not built into this version; its settings "
+			    "have no effect", c->path, ops->name);
+			continue;
+		}
+		if (c->nchecks >= CHECK_MAX) {
+			err_set(e, "too many check modules");
+			return -1;
+		}
+		ci = &c->checks[c->nchecks];
+		ci->ops = ops;
+		ci->dry_run = c->dry_run || (ops->group != NULL &&
+		    group_bool(g, "dry_run", 0));
+		ci->on_error = ops->group != NULL &&
+		    config_setting_lookup_string(g, "on_error", &onerr) ==
+		    CONFIG_TRUE && strcmp(onerr, "accept") == 0 ?
+		    ON_ERROR_ACCEPT : ON_ERROR_TEMPFAIL;
+		if (ops->setup != NULL && ops->setup(c, g, &ci->conf, e) != 0) {
+			err_prefix(e, "%s: %s", c->path, ops->name);
+			return -1;
+		}
+		c->nchecks++;
+	}
+	return 0;
+}
+
+struct cfg *
+cfg_load(const char *path, struct err *e)
+{
+	config_t	 cf;
+	struct cfg	*c;
+	FILE		*fp;
+
+	config_init(&cf);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->path = strdup(path)) == NULL) {
+		err_set(e, "out of memory");
+		goto fail;
+	}
+	atomic_init(&c->refs, 1);
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		err_set(e, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	(void)fclose(fp);
+	config_set_auto_convert(&cf, 0);
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		err_set(e, "%s:%d: %s", config_error_file(&cf) != NULL ?
+		    config_error_file(&cf) : path, config_error_line(&cf),
+		    config_error_text(&cf));
+		goto fail;
+	}
+	if (cfg_schema_validate(&cf, e) != 0 ||
+	    compile_core(c, &cf, e) != 0 || compile_checks(c, &cf, e) != 0)
+		goto fail;
+	config_destroy(&cf);
+	return c;
+fail:
+	config_destroy(&cf);
+	cfg_free(c);
+	return NULL;
+}
+
+void
+cfg_install(struct cfg *c)
+{
+	struct cfg	*old;
+
+	(void)pthread_mutex_lock(&cur_lock);
+	c->generation = ++generation;
+	old = cur;
+	cur = c;
+	(void)pthread_mutex_unlock(&cur_lock);
+	cfg_release(old);
+}
+
+struct cfg *
+cfg_ref(struct cfg *c)
+{
+	if (c != NULL)
+		atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+struct cfg *
+cfg_acquire(void)
+{
+	struct cfg	*c;
+
+	(void)pthread_mutex_lock(&cur_lock);
+	c = cfg_ref(cur);
+	(void)pthread_mutex_unlock(&cur_lock);
+	return c;
+}
+
+void
+cfg_release(struct cfg *c)
+{
+	if (c == NULL)
+		return;
+	if (atomic_fetch_sub(&c->refs, 1) == 1)
+		cfg_free(c);
+}
+
+const char *
+cfg_restart_diff(const struct cfg *a, const struct cfg *b)
+{
+	if (strcmp(a->milter.socket, b->milter.socket) != 0)
+		return "milter.socket";
+	if (a->milter.socket_mode != b->milter.socket_mode)
+		return "milter.socket_mode";
+	if (strcmp(a->milter.user, b->milter.user) != 0)
+		return "milter.user";
+	if (strcmp(a->milter.group, b->milter.group) != 0)
+		return "milter.group";
+	if (strcmp(a->milter.pidfile, b->milter.pidfile) != 0)
+		return "milter.pidfile";
+	if (a->milter.backlog != b->milter.backlog)
+		return "milter.backlog";
+	if (a->log.facility != b->log.facility)
+		return "log.facility";
+	if (a->log.to_stderr != b->log.to_stderr)
+		return "log.stderr";
+	if (strcmp(a->metrics_listen, b->metrics_listen) != 0)
+		return "metrics.listen";
+	return NULL;
+}

@@ -1,0 +1,223 @@
+/*
+ * ctx.c - connection and message contexts, and the txn_* helpers checks
+ * use to report.  A context belongs to one libmilter thread: no locking.
+ * Allocation failures are remembered in txn->nomem so the pipeline can
+ * answer tempfail instead of losing a reason silently.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "ctx.h"
+#include "util.h"
+
+#define CONN_ARENA_LIMIT	(1u << 20)	/* bytes per connection */
+#define MSG_ARENA_LIMIT		(32u << 20)	/* bytes per message */
+
+static atomic_uint_fast32_t conn_seq;
+static pthread_once_t conn_seq_once = PTHREAD_ONCE_INIT;
+
+/* Connection ids continue from a random point per process, so ids differ
+ * across restarts of the milter child and stay unique within one. */
+static void
+conn_seq_init(void)
+{
+	uint32_t	 seed;
+
+	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		seed = (uint32_t)now_ms() ^ (uint32_t)getpid() << 16;
+	atomic_store(&conn_seq, seed);
+}
+
+struct conn_ctx *
+conn_ctx_new(struct cfg *cfg)
+{
+	struct conn_ctx	*c;
+	uint32_t	 n;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->arena = arena_new(CONN_ARENA_LIMIT);
+	if (c->arena == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->cfg = cfg;
+	(void)pthread_once(&conn_seq_once, conn_seq_init);
+	n = (uint32_t)atomic_fetch_add(&conn_seq, 1);
+	(void)snprintf(c->id, sizeof(c->id), "%08x", (unsigned)n);
+	c->start_ms = now_ms();
+	c->client_addr = "";
+	c->pending.action = ACT_CONTINUE;
+	c->would.action = ACT_CONTINUE;
+	return c;
+}
+
+void
+conn_ctx_free(struct conn_ctx *c)
+{
+	if (c == NULL)
+		return;
+	msg_ctx_free(c->msg);
+	arena_free(c->arena);
+	free(c);
+}
+
+struct msg_ctx *
+msg_ctx_new(struct conn_ctx *c)
+{
+	struct msg_ctx	*m;
+
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return NULL;
+	m->arena = arena_new(MSG_ARENA_LIMIT);
+	if (m->arena == NULL) {
+		free(m);
+		return NULL;
+	}
+	m->conn = c;
+	c->nmsg++;
+	(void)snprintf(m->id, sizeof(m->id), "%s.%u", c->id, c->nmsg);
+	m->start_ms = now_ms();
+	m->queue_id = "NOQUEUE";
+	m->rcpt_tail = &m->rcpts;
+	m->edit_tail = &m->edits;
+	m->pending.action = ACT_CONTINUE;
+	m->would.action = ACT_CONTINUE;
+	return m;
+}
+
+void
+msg_ctx_free(struct msg_ctx *m)
+{
+	if (m == NULL)
+		return;
+	if (m->conn != NULL && m->conn->msg == m)
+		m->conn->msg = NULL;
+	arena_free(m->arena);
+	free(m);
+}
+
+void
+msg_set_queue_id(struct msg_ctx *m, const char *qid)
+{
+	char	*p;
+
+	if (qid == NULL || *qid == '\0' || strcmp(m->queue_id, qid) == 0)
+		return;
+	p = arena_strndup(m->arena, qid, strnlen(qid, 64));
+	if (p != NULL)
+		m->queue_id = p;
+}
+
+static struct arena *
+txn_arena(struct txn *t)
+{
+	return t->msg != NULL ? t->msg->arena : t->conn->arena;
+}
+
+void
+txn_score(struct txn *t, const char *detail, int32_t points)
+{
+	struct reason	*r, **head;
+
+	r = arena_calloc(txn_arena(t), 1, sizeof(*r));
+	if (r == NULL || (detail = arena_strdup(txn_arena(t), detail)) ==
+	    NULL) {
+		t->nomem = 1;
+		return;
+	}
+	r->check = t->check->ops->name;
+	r->detail = detail;
+	r->points = points;
+	r->stage = t->stage;
+	r->dry = t->check->dry_run;
+	head = t->msg != NULL ? &t->msg->reasons : &t->conn->reasons;
+	while (*head != NULL)
+		head = &(*head)->next;
+	*head = r;
+}
+
+void
+txn_verdict(struct txn *t, enum action a, const char *code, const char *dsn,
+    const char *text)
+{
+	t->verdict.action = a;
+	t->verdict.code = code;
+	t->verdict.dsn = dsn;
+	t->verdict.text = text;
+	t->verdict.decided_by = t->check->ops->name;
+}
+
+void
+txn_error(struct txn *t, const char *detail)
+{
+	t->error = detail;
+}
+
+void
+txn_header_add(struct txn *t, const char *name, const char *value)
+{
+	struct hdr_edit	*e;
+
+	if (t->msg == NULL) {
+		t->nomem = 1;
+		return;
+	}
+	e = arena_calloc(t->msg->arena, 1, sizeof(*e));
+	if (e == NULL) {
+		t->nomem = 1;
+		return;
+	}
+	e->name = arena_strdup(t->msg->arena, name);
+	e->value = arena_strdup(t->msg->arena, value);
+	if (e->name == NULL || e->value == NULL) {
+		t->nomem = 1;
+		return;
+	}
+	*t->msg->edit_tail = e;
+	t->msg->edit_tail = &e->next;
+}
+
+static int32_t
+sum(const struct reason *r)
+{
+	int64_t	 s = 0;
+
+	for (; r != NULL; r = r->next)
+		if (!r->dry)
+			s += r->points;
+	if (s > INT32_MAX)
+		s = INT32_MAX;
+	if (s < INT32_MIN)
+		s = INT32_MIN;
+	return (int32_t)s;
+}
+
+int32_t
+conn_score(const struct conn_ctx *c)
+{
+	return sum(c->reasons);
+}
+
+int32_t
+msg_score(const struct msg_ctx *m)
+{
+	int64_t	 s = (int64_t)conn_score(m->conn) + sum(m->reasons);
+
+	return s > INT32_MAX ? INT32_MAX : s < INT32_MIN ? INT32_MIN :
+	    (int32_t)s;
+}
+
+int32_t
+txn_score_total(const struct txn *t)
+{
+	return t->msg != NULL ? msg_score(t->msg) : conn_score(t->conn);
+}

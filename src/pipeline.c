@@ -1,0 +1,477 @@
+/*
+ * pipeline.c - runs the checks of each stage in table order and folds
+ * their results into one verdict (SPEC sections 2 to 4).
+ *
+ * Policy, in order: a check's final verdict wins; a check that could not
+ * run answers per its on_error; a verdict from a dry-run module is only
+ * remembered ("would"); verdicts found before RCPT are held and given at
+ * each RCPT (delayed reject); whitelisted recipients are exempt from held
+ * verdicts and inbound checks; finally the score is compared with
+ * thresholds.reject.  Works on one connection's contexts: no shared state
+ * except the metrics registry (thread-safe).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "util.h"
+
+const struct verdict verdict_continue = { ACT_CONTINUE, NULL, NULL, NULL,
+    NULL };
+const struct verdict verdict_tempfail_local = { ACT_TEMPFAIL, "451",
+    "4.3.0", "Temporary local problem", "policy" };
+
+static const char *const stage_names[STAGE_MAX] = { "connect", "helo",
+    "mail", "rcpt", "header", "eoh", "body", "eom" };
+
+const char *
+stage_name(enum stage s)
+{
+	return (unsigned)s < STAGE_MAX ? stage_names[s] : "?";
+}
+
+const char *
+action_name(enum action a)
+{
+	switch (a) {
+	case ACT_CONTINUE:
+		return "continue";
+	case ACT_ACCEPT:
+		return "accept";
+	case ACT_QUARANTINE:
+		return "quarantine";
+	case ACT_TEMPFAIL:
+		return "tempfail";
+	case ACT_REJECT:
+		return "reject";
+	case ACT_DISCARD:
+		return "discard";
+	}
+	return "tempfail";
+}
+
+void
+verdict_set(struct verdict *v, enum action a, const char *code,
+    const char *dsn, const char *text, const char *by)
+{
+	v->action = a;
+	v->code = code;
+	v->dsn = dsn;
+	v->text = text;
+	v->decided_by = by;
+}
+
+static int
+refusal(enum action a)
+{
+	return a == ACT_TEMPFAIL || a == ACT_REJECT || a == ACT_DISCARD ||
+	    a == ACT_QUARANTINE;
+}
+
+/* Skip inbound checks for trusted or whitelisted traffic. */
+static int
+inbound_exempt(const struct txn *t)
+{
+	return t->conn->outbound || t->conn->whitelisted ||
+	    (t->msg != NULL && t->msg->whitelisted) ||
+	    (t->rcpt != NULL && t->rcpt->whitelisted);
+}
+
+static void
+remember_would(struct txn *t, const struct verdict *v)
+{
+	struct verdict	*w = t->msg != NULL ? &t->msg->would : &t->conn->would;
+
+	if (w->action == ACT_CONTINUE)
+		*w = *v;
+	metrics_inc(M.dry_run, v->decided_by, 1);
+}
+
+/* A held verdict of the connection or message that applies at RCPT. */
+static const struct verdict *
+held(const struct txn *t)
+{
+	if (t->conn->pending.action != ACT_CONTINUE)
+		return &t->conn->pending;
+	if (t->msg != NULL && t->msg->pending.action != ACT_CONTINUE)
+		return &t->msg->pending;
+	return NULL;
+}
+
+/*
+ * Runs every check of the stage.  At RCPT, a held verdict stops the run
+ * just before the first inbound check (so no callout is made for a
+ * blocked client).  Returns the final verdict in *out (ACT_CONTINUE if
+ * none).
+ */
+static void
+run_stage(struct txn *t, enum stage st, struct verdict *out)
+{
+	const struct cfg	*cfg = t->conn->cfg;
+	const struct verdict	*h;
+	uint64_t		 t0 = now_ms();
+	size_t			 i;
+
+	*out = verdict_continue;
+	t->stage = st;
+	for (i = 0; i < cfg->nchecks; i++) {
+		const struct check_inst	*ci = &cfg->checks[i];
+		enum cr_status		 rs;
+
+		if (!(ci->ops->stages & STAGE_BIT(st)))
+			continue;
+		if ((ci->ops->flags & CHECK_INBOUND) && inbound_exempt(t))
+			continue;
+		if (st == STAGE_RCPT && (ci->ops->flags & CHECK_INBOUND) &&
+		    (h = held(t)) != NULL) {
+			*out = *h;
+			break;
+		}
+		t->check = ci;
+		t->verdict = verdict_continue;
+		t->error = NULL;
+		rs = ci->ops->run(ci->conf, t, st);
+		if (t->nomem) {
+			*out = verdict_tempfail_local;
+			log_conn(t->conn, LOG_ERR, "%s: out of memory",
+			    ci->ops->name);
+			break;
+		}
+		if (rs == CR_ERROR) {
+			metrics_inc(M.check_errors, ci->ops->name, 1);
+			log_conn(t->conn, LOG_WARNING, "%s: check failed: %s; "
+			    "on_error=%s", ci->ops->name, t->error != NULL ?
+			    t->error : "error", ci->on_error ==
+			    ON_ERROR_ACCEPT ? "accept" : "tempfail");
+			if (ci->on_error == ON_ERROR_ACCEPT)
+				continue;
+			t->verdict = verdict_tempfail_local;
+			t->verdict.decided_by = ci->ops->name;
+		}
+		if (t->verdict.action == ACT_CONTINUE)
+			continue;
+		if (ci->dry_run) {
+			remember_would(t, &t->verdict);
+			continue;
+		}
+		*out = t->verdict;
+		break;
+	}
+	if (st == STAGE_RCPT && out->action == ACT_CONTINUE && !inbound_exempt(t)
+	    && (h = held(t)) != NULL)
+		*out = *h;
+	metrics_observe(M.stage_seconds, stage_name(st),
+	    (double)(now_ms() - t0) / 1000.0);
+}
+
+/* Score threshold (thresholds.reject) for inbound traffic. */
+static void
+apply_threshold(struct txn *t, struct verdict *out)
+{
+	const struct cfg	*cfg = t->conn->cfg;
+	struct verdict		 v;
+
+	if (out->action != ACT_CONTINUE || inbound_exempt(t))
+		return;
+	if (txn_score_total(t) < cfg->thresholds.reject)
+		return;
+	verdict_set(&v, ACT_REJECT, "550", "5.7.1",
+	    "Message rejected as spam", "policy");
+	if (cfg->dry_run || cfg->thresholds.dry_run) {
+		remember_would(t, &v);
+		return;
+	}
+	*out = v;
+}
+
+static void
+txn_init(struct txn *t, struct conn_ctx *c)
+{
+	memset(t, 0, sizeof(*t));
+	t->conn = c;
+	t->msg = c->msg;
+}
+
+/* Holds a verdict found before RCPT. */
+static void
+hold(struct verdict *slot, enum stage *slot_stage, enum stage st,
+    const struct verdict *v)
+{
+	if (v->action == ACT_CONTINUE || slot->action != ACT_CONTINUE)
+		return;
+	*slot = *v;
+	if (slot_stage != NULL)
+		*slot_stage = st;
+}
+
+void
+pipeline_connect(struct conn_ctx *c, const char *name, const char *addr,
+    struct verdict *out)
+{
+	struct txn	 t;
+	struct verdict	 v;
+
+	*out = verdict_continue;
+	if (name != NULL && *name != '\0' && *name != '[' &&
+	    strcmp(name, "unknown") != 0)
+		c->client_name = arena_strndup(c->arena, name,
+		    strnlen(name, 255));
+	if (addr != NULL) {
+		c->client_addr = arena_strndup(c->arena, addr,
+		    strnlen(addr, 64));
+		if (c->client_addr == NULL)
+			c->client_addr = "";
+		c->has_ip = ipaddr_parse(addr, &c->ip) == RC_OK;
+	}
+	/* no address: a local submission (sendmail command, pickup) */
+	c->internal = addr == NULL || (c->has_ip &&
+	    cidr_list_match(&c->cfg->internal, &c->ip));
+	c->outbound = c->internal;
+	txn_init(&t, c);
+	run_stage(&t, STAGE_CONNECT, &v);
+	apply_threshold(&t, &v);
+	hold(&c->pending, &c->pending_stage, STAGE_CONNECT, &v);
+}
+
+/* Forget what an earlier HELO in this session contributed. */
+static void
+drop_helo_results(struct conn_ctx *c)
+{
+	struct reason	**rp = &c->reasons;
+
+	while (*rp != NULL) {
+		if ((*rp)->stage == STAGE_HELO)
+			*rp = (*rp)->next;
+		else
+			rp = &(*rp)->next;
+	}
+	if (c->pending.action != ACT_CONTINUE &&
+	    c->pending_stage == STAGE_HELO)
+		c->pending = verdict_continue;
+}
+
+void
+pipeline_helo(struct conn_ctx *c, const char *helo, struct verdict *out)
+{
+	struct txn	 t;
+	struct verdict	 v;
+
+	*out = verdict_continue;
+	drop_helo_results(c);
+	c->helo = arena_strndup(c->arena, helo, strnlen(helo, 255));
+	if (c->helo == NULL)
+		c->helo = "";
+	txn_init(&t, c);
+	run_stage(&t, STAGE_HELO, &v);
+	apply_threshold(&t, &v);
+	hold(&c->pending, &c->pending_stage, STAGE_HELO, &v);
+}
+
+static struct verdict
+nomem_verdict(void)
+{
+	return verdict_tempfail_local;
+}
+
+void
+pipeline_mail(struct conn_ctx *c, const char *from, const char *auth,
+    struct verdict *out)
+{
+	struct msg_ctx		*m;
+	struct txn		 t;
+	struct verdict		 v;
+	const char		*why;
+	enum addr_status	 st;
+
+	*out = verdict_continue;
+	msg_ctx_free(c->msg);
+	m = c->msg = msg_ctx_new(c);
+	if (m == NULL) {
+		*out = nomem_verdict();
+		return;
+	}
+	if (auth != NULL && *auth != '\0') {
+		c->auth = arena_strndup(c->arena, auth, strnlen(auth, 255));
+		c->outbound = 1;
+	}
+	m->from_raw = arena_strndup(m->arena, from, strnlen(from, 4096));
+	if (m->from_raw == NULL) {
+		*out = nomem_verdict();
+		return;
+	}
+	st = addr_parse(m->arena, m->from_raw, &m->from, &why);
+	if (st == ADDR_NOMEM) {
+		*out = nomem_verdict();
+		return;
+	}
+	m->from_null = st == ADDR_NULL;
+	m->from_bad = st == ADDR_BAD;
+	txn_init(&t, c);
+	run_stage(&t, STAGE_MAIL, &v);
+	apply_threshold(&t, &v);
+	hold(&m->pending, NULL, STAGE_MAIL, &v);
+}
+
+static void
+count_decision(const struct verdict *v)
+{
+	metrics_inc(M.messages, action_name(v->action), 1);
+	if (refusal(v->action))
+		metrics_inc(M.refusals, v->decided_by != NULL ?
+		    v->decided_by : "policy", 1);
+}
+
+void
+pipeline_rcpt(struct conn_ctx *c, const char *raw, struct verdict *out)
+{
+	struct msg_ctx		*m = c->msg;
+	struct rcpt		*r;
+	struct txn		 t;
+	const char		*why;
+	enum addr_status	 st;
+
+	*out = verdict_continue;
+	if (m == NULL) {
+		*out = verdict_tempfail_local;	/* RCPT without MAIL */
+		return;
+	}
+	m->nrcpt_seen++;
+	r = arena_calloc(m->arena, 1, sizeof(*r));
+	if (r == NULL || (r->raw = arena_strndup(m->arena, raw,
+	    strnlen(raw, 4096))) == NULL) {
+		*out = nomem_verdict();
+		return;
+	}
+	st = addr_parse(m->arena, r->raw, &r->addr, &why);
+	if (st == ADDR_NOMEM) {
+		*out = nomem_verdict();
+		return;
+	}
+	if (st != ADDR_OK)
+		r->addr.addr = NULL;
+	txn_init(&t, c);
+	t.rcpt = r;
+	run_stage(&t, STAGE_RCPT, out);
+	apply_threshold(&t, out);
+	if (out->action != ACT_CONTINUE && out->action != ACT_ACCEPT) {
+		log_decision(c, m, r, out);
+		count_decision(out);
+		return;
+	}
+	*m->rcpt_tail = r;
+	m->rcpt_tail = &r->next;
+	m->nrcpt++;
+}
+
+void
+pipeline_header(struct conn_ctx *c, const char *name, const char *value,
+    struct verdict *out)
+{
+	struct txn	 t;
+
+	*out = verdict_continue;
+	if (c->msg == NULL)
+		return;
+	c->msg->size += strlen(name) + strlen(value) + 4;
+	txn_init(&t, c);
+	run_stage(&t, STAGE_HEADER, out);
+}
+
+void
+pipeline_body(struct conn_ctx *c, const unsigned char *p, size_t len,
+    struct verdict *out)
+{
+	struct txn	 t;
+
+	(void)p;
+	*out = verdict_continue;
+	if (c->msg == NULL)
+		return;
+	c->msg->size += len;
+	txn_init(&t, c);
+	run_stage(&t, STAGE_BODY, out);
+}
+
+/* All accepted recipients are whitelisted: the message is exempt. */
+static int
+all_rcpts_whitelisted(const struct msg_ctx *m)
+{
+	const struct rcpt	*r;
+
+	if (m->rcpts == NULL)
+		return 0;
+	for (r = m->rcpts; r != NULL; r = r->next)
+		if (!r->whitelisted)
+			return 0;
+	return 1;
+}
+
+void
+pipeline_eom(struct conn_ctx *c, struct verdict *out)
+{
+	struct msg_ctx	*m = c->msg;
+	struct txn	 t;
+	struct rcpt	 wl;
+
+	if (m == NULL) {
+		*out = verdict_tempfail_local;
+		return;
+	}
+	txn_init(&t, c);
+	if (all_rcpts_whitelisted(m)) {
+		memset(&wl, 0, sizeof(wl));
+		wl.whitelisted = 1;
+		t.rcpt = &wl;	/* exempts inbound checks */
+	}
+	run_stage(&t, STAGE_EOM, out);
+	apply_threshold(&t, out);
+	if (out->action == ACT_CONTINUE)
+		verdict_set(out, ACT_ACCEPT, NULL, NULL, NULL, NULL);
+	log_decision(c, m, NULL, out);
+	count_decision(out);
+}
+
+void
+pipeline_msg_end(struct conn_ctx *c)
+{
+	msg_ctx_free(c->msg);
+}
+
+void
+pipeline_abort(struct conn_ctx *c)
+{
+	if (c->msg != NULL && c->msg->nrcpt > 0)
+		log_conn(c, LOG_DEBUG, "message aborted by the client after "
+		    "%zu accepted recipient(s)", c->msg->nrcpt);
+	msg_ctx_free(c->msg);
+}
+
+const char *
+pipeline_reply_text(struct conn_ctx *c, const struct verdict *v)
+{
+	struct arena	*ar = c->msg != NULL ? c->msg->arena : c->arena;
+	const char	*id = c->msg != NULL ? c->msg->id : c->id;
+	const char	*s = v->text != NULL ? v->text : "";
+	struct buf	 b;
+	char		*p;
+	size_t		 i;
+
+	/* printable ASCII only; libmilter treats '%' as a format escape */
+	buf_init(&b, 1024);
+	for (i = 0; s[i] != '\0' && i < 400; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '%')
+			(void)buf_puts(&b, "%%");
+		else
+			(void)buf_putc(&b, ch >= 0x20 && ch < 0x7f ?
+			    (char)ch : '?');
+	}
+	(void)buf_printf(&b, "%s[id=%s]", b.len > 0 ? " " : "", id);
+	p = arena_strdup(ar, buf_str(&b));
+	buf_free(&b);
+	return p != NULL ? p : "Temporary local problem";
+}

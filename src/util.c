@@ -1,0 +1,225 @@
+/*
+ * util.c - number, duration, size and mode parsers; string helpers.
+ * Pure functions, thread-safe.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+enum rc
+parse_uint(const char *s, unsigned long long min, unsigned long long max,
+    unsigned long long *out)
+{
+	unsigned long long	 v = 0;
+	const char		*p;
+
+	if (s == NULL || *s == '\0')
+		return RC_INVAL;
+	for (p = s; *p != '\0'; p++) {
+		unsigned d;
+
+		if (*p < '0' || *p > '9')
+			return RC_INVAL;
+		d = (unsigned)(*p - '0');
+		if (v > (max - d) / 10)
+			return RC_INVAL;
+		v = v * 10 + d;
+	}
+	if (v < min || v > max)
+		return RC_INVAL;
+	*out = v;
+	return RC_OK;
+}
+
+/* Splits "123x" into the number and a one-letter unit ('\0' if none). */
+static enum rc
+num_unit(const char *s, unsigned long long *num, char *unit)
+{
+	char	 digits[32];
+	size_t	 n = strlen(s);
+
+	*unit = '\0';
+	if (n == 0 || n >= sizeof(digits))
+		return RC_INVAL;
+	if (isalpha((unsigned char)s[n - 1])) {
+		*unit = (char)tolower((unsigned char)s[n - 1]);
+		n--;
+	}
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	return parse_uint(digits, 0, ~0ULL, num);
+}
+
+static enum rc
+scale(unsigned long long v, unsigned long long mult, unsigned long long max,
+    unsigned long long *out)
+{
+	if (mult != 0 && v > max / mult)
+		return RC_INVAL;
+	v *= mult;
+	if (v > max)
+		return RC_INVAL;
+	*out = v;
+	return RC_OK;
+}
+
+enum rc
+parse_duration(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long	 v, mult;
+	char			 unit;
+
+	if (s == NULL || num_unit(s, &v, &unit) != RC_OK)
+		return RC_INVAL;
+	switch (unit) {
+	case '\0':
+	case 's':
+		mult = 1;
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	case 'w':
+		mult = 7 * 86400;
+		break;
+	default:
+		return RC_INVAL;
+	}
+	return scale(v, mult, max, out);
+}
+
+enum rc
+parse_size(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long	 v, mult;
+	char			 unit;
+
+	if (s == NULL || num_unit(s, &v, &unit) != RC_OK)
+		return RC_INVAL;
+	switch (unit) {
+	case '\0':
+	case 'b':
+		mult = 1;
+		break;
+	case 'k':
+		mult = 1ULL << 10;
+		break;
+	case 'm':
+		mult = 1ULL << 20;
+		break;
+	case 'g':
+		mult = 1ULL << 30;
+		break;
+	default:
+		return RC_INVAL;
+	}
+	return scale(v, mult, max, out);
+}
+
+enum rc
+parse_mode(const char *s, unsigned *out)
+{
+	unsigned	 v = 0;
+	const char	*p;
+
+	if (s == NULL || *s == '\0' || strlen(s) > 5)
+		return RC_INVAL;
+	for (p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '7')
+			return RC_INVAL;
+		v = v * 8 + (unsigned)(*p - '0');
+	}
+	if (v > 07777)
+		return RC_INVAL;
+	*out = v;
+	return RC_OK;
+}
+
+enum rc
+score_from_double(double d, int32_t *out)
+{
+	double	 h;
+
+	if (!isfinite(d) || d > 10000.0 || d < -10000.0)
+		return RC_INVAL;
+	h = round(d * 100.0);
+	*out = (int32_t)h;
+	return RC_OK;
+}
+
+void
+score_fmt(int32_t s, char *buf, size_t len)
+{
+	const char	*sign = s < 0 ? "-" : "";
+	long		 a = labs((long)s);
+	long		 ip = a / 100, fp = a % 100;
+
+	if (fp % 10 == 0)
+		(void)snprintf(buf, len, "%s%ld.%ld", sign, ip, fp / 10);
+	else
+		(void)snprintf(buf, len, "%s%ld.%02ld", sign, ip, fp);
+}
+
+int
+str_copy(char *dst, const char *src, size_t n)
+{
+	size_t	 l;
+
+	if (n == 0)
+		return -1;
+	l = strlen(src);
+	if (l >= n) {
+		memcpy(dst, src, n - 1);
+		dst[n - 1] = '\0';
+		return -1;
+	}
+	memcpy(dst, src, l + 1);
+	return 0;
+}
+
+void
+str_lower(char *s)
+{
+	for (; *s != '\0'; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+int
+str_ieq(const char *a, const char *b)
+{
+	for (; *a != '\0' && *b != '\0'; a++, b++)
+		if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+			return 0;
+	return *a == *b;
+}
+
+int
+str_iendswith(const char *s, const char *suffix)
+{
+	size_t	 ls = strlen(s), lx = strlen(suffix);
+
+	if (lx > ls)
+		return 0;
+	return str_ieq(s + ls - lx, suffix);
+}
+
+uint64_t
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
