@@ -54,7 +54,7 @@ HDRS	 = $(wildcard include/*.h)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all test unit deps run install bench asan tsan fuzz clean check-config
+.PHONY: all test unit deps deps-if-needed run install bench asan tsan fuzz clean check-config
 
 all: $(O)/portero $(O)/portero-ctl
 
@@ -86,7 +86,7 @@ tsan:
 	$(MAKE) O=build/tsan SAN=tsan all unit
 
 # The whole suite: see tests/run.sh.
-test:
+test: deps-if-needed
 	$(MAKE) all
 	$(MAKE) O=build/asan SAN=asan all unit
 	$(MAKE) O=build/tsan SAN=tsan all unit
@@ -100,7 +100,12 @@ deps:
 	DEBIAN_FRONTEND=noninteractive $$S apt-get install -y \
 	    --no-install-recommends $$(grep -v '^#' tests/deps.txt)
 
-run: all
+# install the Debian packages first when any is missing
+deps-if-needed:
+	@tests/need-deps.sh >/dev/null || $(MAKE) deps
+
+run: deps-if-needed
+	$(MAKE) all
 	@tests/run-dev.sh $(O)/portero
 
 install: all

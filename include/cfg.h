@@ -73,7 +73,8 @@ struct cfg {
 
 /* Load and compile; NULL with e set to "file:line: setting 'x': why". */
 struct cfg	*cfg_load(const char *path, struct err *e);
-/* Install as current; takes over the caller's reference. */
+/* Install as current; takes over the caller's reference.  NULL drops
+ * the current snapshot (at exit). */
 void		 cfg_install(struct cfg *);
 /* Current snapshot with one more reference (NULL before the first install). */
 struct cfg	*cfg_acquire(void);
@@ -81,7 +82,6 @@ struct cfg	*cfg_ref(struct cfg *);
 void		 cfg_release(struct cfg *);
 /* Names the first restart-only setting that differs, or NULL. */
 const char	*cfg_restart_diff(const struct cfg *, const struct cfg *);
-/* Number of check modules the config named but this build lacks. */
 
 /*
  * Typed getters for module setup.  key is the full schema path of the

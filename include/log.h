@@ -20,6 +20,8 @@ struct rcpt;
 
 void	log_open(const char *ident, int facility, int to_stderr);
 void	log_set_level(int);
+/* Send decision lines to fn instead of the log (portero-ctl test). */
+void	log_set_decision_sink(void (*)(const char *));
 int	log_get_level(void);
 int	log_level_parse(const char *);
 int	log_facility_parse(const char *);

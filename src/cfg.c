@@ -252,8 +252,11 @@ compile_core(struct cfg *c, const config_t *cf, struct err *e)
 	    strncmp(c->milter.socket, "local:", 6) != 0 &&
 	    strncmp(c->milter.socket, "inet:", 5) != 0 &&
 	    strncmp(c->milter.socket, "inet6:", 6) != 0) {
-		err_set(e, "%s: setting 'milter.socket': '%s' must start with "
-		    "unix:, inet: or inet6:", c->path, c->milter.socket);
+		const config_setting_t *s = member(g, "milter.socket");
+
+		err_set(e, "%s:%d: setting 'milter.socket': '%s' must start "
+		    "with unix:, inet: or inet6:", c->path, s != NULL ?
+		    config_setting_source_line(s) : 0, c->milter.socket);
 		return -1;
 	}
 
@@ -376,7 +379,8 @@ cfg_install(struct cfg *c)
 	struct cfg	*old;
 
 	(void)pthread_mutex_lock(&cur_lock);
-	c->generation = ++generation;
+	if (c != NULL)
+		c->generation = ++generation;
 	old = cur;
 	cur = c;
 	(void)pthread_mutex_unlock(&cur_lock);

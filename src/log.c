@@ -19,10 +19,12 @@
 
 #define LINE_MAX_LEN	8192	/* longer lines are cut, marked "..." */
 #define FIELD_MAX	256	/* bytes of one untrusted value */
+#define RCPTS_MAX	2048	/* bytes of the recipient list */
 
 static atomic_int	 cur_level = LOG_INFO;
 static int		 use_stderr = 1;
 static char		 ident[32] = "portero";
+static void		(*decision_sink)(const char *);
 
 static const struct {
 	const char	*name;
@@ -68,6 +70,12 @@ log_open(const char *id, int facility, int to_stderr)
 	use_stderr = to_stderr;
 	if (!to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, facility);
+}
+
+void
+log_set_decision_sink(void (*fn)(const char *))
+{
+	decision_sink = fn;
 }
 
 void
@@ -249,8 +257,17 @@ decision_format(struct buf *b, const struct conn_ctx *c,
 		rc = field(b, "rcpt", "<", only->addr.addr != NULL ?
 		    only->addr.addr : only->raw, ">");
 	else if (rc == RC_OK && m != NULL && m->rcpts != NULL) {
+		size_t start = b->len, shown = 0;
+
 		rc = buf_puts(b, " rcpt=");
 		for (r = m->rcpts; r != NULL && rc == RC_OK; r = r->next) {
+			if (b->len - start > RCPTS_MAX) {
+				/* keep the line readable and its later
+				 * fields intact */
+				rc = buf_printf(b, ",...+%zu", m->nrcpt - shown);
+				break;
+			}
+			shown++;
 			rc = buf_puts(b, r == m->rcpts ? "<" : ",<");
 			if (rc == RC_OK)
 				rc = log_escape(b, r->addr.addr != NULL ?
@@ -299,7 +316,9 @@ log_decision(const struct conn_ctx *c, const struct msg_ctx *m,
 	buf_init(&b, LINE_MAX_LEN - 16);
 	if (decision_format(&b, c, m, only, v) != RC_OK)
 		(void)buf_puts(&b, " ...");	/* cut at the line limit */
-	if (b.data != NULL)
+	if (b.data != NULL && decision_sink != NULL)
+		decision_sink(b.data);
+	else if (b.data != NULL)
 		emit(LOG_INFO, b.data);
 	else
 		emit(LOG_ERR, "out of memory formatting a decision line");

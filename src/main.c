@@ -191,6 +191,6 @@ main(int argc, char *argv[])
 	if (*cfg->milter.pidfile != '\0')
 		(void)unlink(cfg->milter.pidfile);
 	cfg_release(cfg);
-	cfg_release(cfg_acquire());
+	cfg_install(NULL);
 	return rc;
 }

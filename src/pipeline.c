@@ -293,9 +293,14 @@ pipeline_mail(struct conn_ctx *c, const char *from, const char *auth,
 		*out = nomem_verdict();
 		return;
 	}
-	if (auth != NULL && *auth != '\0') {
+	if (auth != NULL && *auth != '\0' && c->auth == NULL) {
+		/* SMTP AUTH comes after connect and HELO: what inbound
+		 * checks found about the client no longer applies */
 		c->auth = arena_strndup(c->arena, auth, strnlen(auth, 255));
 		c->outbound = 1;
+		c->reasons = NULL;
+		c->pending = verdict_continue;
+		c->would = verdict_continue;
 	}
 	m->from_raw = arena_strndup(m->arena, from, strnlen(from, 4096));
 	if (m->from_raw == NULL) {

@@ -181,6 +181,8 @@ struct worker {
 	unsigned long	 verdicts[V_COUNT];
 	unsigned long	 replies[256];
 	unsigned long	 reconnects;
+	uint64_t	 t_first;	/* start of its first message */
+	uint64_t	 t_end;		/* when the thread finished */
 };
 
 /* A macro that can be sent for a stage; dflt: sent without a symlist. */
@@ -1113,6 +1115,8 @@ do_message(struct worker *w, struct conn *c, unsigned long msgno)
 		return -1;
 
 	t0 = now_ns();
+	if (w->t_first == 0)
+		w->t_first = t0;
 	c->lastreply = 0;
 	c->eobdone = 0;
 	v = V_CONTINUE;
@@ -1242,6 +1246,7 @@ worker_main(void *arg)
 	}
 	if (isopen && send_cmd(w, &c, MG_C_QUIT) == 0)
 		(void)flush_out(w, &c);
+	w->t_end = now_ns();
 	conn_free(&c);
 	return NULL;
 }
@@ -1307,7 +1312,7 @@ main(int argc, char *argv[])
 	struct sigaction		 sa;
 	struct in6_addr			 a6;
 	struct tm			 tm;
-	uint64_t			*lat, t0, t1;
+	uint64_t			*lat, t0, t1, emin, emax;
 	unsigned long			 tot[V_COUNT], rep[256], nlat, per, rem;
 	unsigned long			 first, done;
 	time_t				 now;
@@ -1429,7 +1434,19 @@ main(int argc, char *argv[])
 	memset(tot, 0, sizeof(tot));
 	memset(rep, 0, sizeof(rep));
 	nlat = 0;
+	emin = UINT64_MAX;
+	emax = 0;
 	for (i = 0; i < cfg.conc; i++) {
+		if (ws[i].t_end < emin)
+			emin = ws[i].t_end;
+		if (ws[i].t_end > emax)
+			emax = ws[i].t_end;
+		if (cfg.verbose)
+			printf("thread %u msgs=%lu done=%lu reconnects=%lu "
+			    "first=%.3f end=%.3f\n", i, ws[i].count,
+			    ws[i].nlat, ws[i].reconnects, ws[i].t_first == 0 ?
+			    0.0 : (double)(ws[i].t_first - t0) / 1e9,
+			    (double)(ws[i].t_end - t0) / 1e9);
 		for (k = 0; k < V_COUNT; k++)
 			tot[k] += ws[i].verdicts[k];
 		for (k = 0; k < 256; k++)
@@ -1462,6 +1479,9 @@ main(int argc, char *argv[])
 			free(g_negsym[k]);
 		}
 	}
+	/* a wide spread means the connections were not served evenly */
+	printf("threads first-done=%.3f last-done=%.3f\n",
+	    (double)(emin - t0) / 1e9, (double)(emax - t0) / 1e9);
 	printf("replies");
 	for (k = 0; rnames[k] != '\0'; k++)
 		if (rep[(unsigned char)rnames[k]] != 0)

@@ -301,7 +301,10 @@ smtpd_peername_lookup = no
 smtp_tls_security_level = none
 smtpd_tls_security_level = none
 smtpd_sasl_auth_enable = no
-smtpd_relay_restrictions = permit
+# "permit" alone is fatal in smtpd ("specify at least one working instance
+# of reject_unauth_destination ..."); with relay_domains = static:ALL this
+# still lets every recipient through, whatever client XCLIENT presents.
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions =
 smtpd_authorized_xclient_hosts = 127.0.0.0/8
 enable_long_queue_ids = yes
@@ -366,18 +369,20 @@ EOF
 }
 
 # e2e_postfix_start MILTER [param=value ...]: start a fresh private Postfix
-# in $E2E_DIR/postfix (config, queue, data, maillog), smtpd on
-# 127.0.0.1:$SMTP_PORT, relaying everything to the sink (start it first).
-# MILTER is the smtpd_milters value ("" = no milter), e.g.
-# "unix:$E2E_DIR/portero.sock" or "inet:127.0.0.1:PORT". Extra main.cf
-# settings may follow. Exports SMTP_PORT, E2E_PF_DIR; sets E2E_PF_MASTER.
+# in $E2E_DIR/postfix: etc/ (config_directory: main.cf, master.cf), queue/,
+# data/, maillog. smtpd listens on 127.0.0.1:$SMTP_PORT and everything is
+# relayed to the sink (start it first). MILTER is the smtpd_milters value
+# ("" = no milter), e.g. "unix:$E2E_DIR/portero.sock" or "inet:127.0.0.1:PORT".
+# Extra main.cf settings may follow. Exports SMTP_PORT, E2E_PF_DIR (the
+# postfix/ dir), E2E_PF_CONF (its etc/); sets E2E_PF_MASTER (master PID).
 e2e_postfix_start() {
     local milter=$1; shift
     local d=$E2E_DIR/postfix attempt port
     [ -n "$SINK_PORT" ] || { echo "# e2e_postfix_start: start the sink first"; return 1; }
     [ -z "$E2E_PF_MASTER" ] || { echo "# e2e_postfix_start: already running"; return 1; }
     E2E_PF_DIR=$d
-    export E2E_PF_DIR
+    E2E_PF_CONF=$d/etc
+    export E2E_PF_DIR E2E_PF_CONF
     mkdir -p "$d" || return 1
     chmod 755 "$d"
     # fresh queue each start; keep older logs as maillog.N
@@ -387,26 +392,29 @@ e2e_postfix_start() {
         while [ -e "$d/maillog.$n" ]; do n=$((n + 1)); done
         mv "$d/maillog" "$d/maillog.$n"
     fi
-    mkdir -p "$d/queue" "$d/data" || return 1
-    chmod 755 "$d/queue"
+    # config_directory must not contain queue/ or data/: "postfix check"
+    # walks it and warns about every non-root-owned file (and is slow)
+    mkdir -p "$d/etc" "$d/queue" "$d/data" || return 1
+    chmod 755 "$d/etc" "$d/queue"
     chown postfix: "$d/data" || return 1
     chmod 700 "$d/data"
 
     for attempt in 1 2 3; do
         port=$(e2e_free_port) || return 1
-        e2e__pf_main_cf "$d" "$port" "$milter" >"$d/main.cf"
-        e2e__pf_master_cf "$port" >"$d/master.cf"
+        e2e__pf_main_cf "$d" "$port" "$milter" >"$d/etc/main.cf"
+        e2e__pf_master_cf "$port" >"$d/etc/master.cf"
         if [ $# -gt 0 ]; then
-            "$E2E_POSTFIX_BIN/postconf" -c "$d" -e "$@" || return 1
+            "$E2E_POSTFIX_BIN/postconf" -c "$d/etc" -e "$@" || return 1
         fi
-        if "$E2E_POSTFIX_BIN/postfix" -c "$d" start >"$d/start.log" 2>&1; then
+        if "$E2E_POSTFIX_BIN/postfix" -c "$d/etc" start >"$d/start.log" 2>&1; then
             E2E_PF_MASTER=$(tr -d ' \n' <"$d/queue/pid/master.pid" 2>/dev/null)
             SMTP_PORT=$port
             export SMTP_PORT
             if e2e__smtp_banner "$port" 10; then
                 return 0
             fi
-            echo "# postfix started but 127.0.0.1:$port gives no 220 banner"
+            echo "# postfix started but 127.0.0.1:$port gives no 220 banner:"
+            [ -f "$d/maillog" ] && tail -n 20 "$d/maillog" | sed 's/^/#   /'
             return 1
         fi
         # the free port may have been taken in between: retry with another
@@ -422,12 +430,12 @@ e2e_postfix_start() {
 
 # wait for an SMTP 220 banner on 127.0.0.1:PORT
 e2e__smtp_banner() {
-    local port=$1 timeout=${2:-10} i line
-    for ((i = 0; i < timeout * 10; i++)); do
+    local port=$1 deadline=$((SECONDS + ${2:-10})) line
+    while [ $SECONDS -le $deadline ]; do
         line=$(
             exec 2>/dev/null
             exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
-            IFS= read -r -t 5 l <&3
+            IFS= read -r -t 2 l <&3
             printf 'QUIT\r\n' >&3
             printf '%s\n' "$l"
         )
@@ -473,11 +481,11 @@ e2e_postfix_stop() {
 e2e_postfix_reload() {
     [ -n "$E2E_PF_MASTER" ] || return 1
     if [ $# -gt 0 ]; then
-        "$E2E_POSTFIX_BIN/postconf" -c "$E2E_PF_DIR" -e "$@" || return 1
+        "$E2E_POSTFIX_BIN/postconf" -c "$E2E_PF_CONF" -e "$@" || return 1
     fi
     local before
     before=$(grep -c 'reload -- version' "$E2E_PF_DIR/maillog" 2>/dev/null)
-    "$E2E_POSTFIX_BIN/postfix" -c "$E2E_PF_DIR" reload >/dev/null 2>&1 || return 1
+    "$E2E_POSTFIX_BIN/postfix" -c "$E2E_PF_CONF" reload >/dev/null 2>&1 || return 1
     e2e_wait_for 10 e2e__log_count_gt 'reload -- version' "${before:-0}"
 }
 
@@ -489,23 +497,23 @@ e2e__log_count_gt() {
 
 # e2e_postconf ARGS...: run postconf against the test instance.
 e2e_postconf() {
-    "$E2E_POSTFIX_BIN/postconf" -c "$E2E_PF_DIR" "$@"
+    "$E2E_POSTFIX_BIN/postconf" -c "$E2E_PF_CONF" "$@"
 }
 
 # e2e_sendmail ARGS... <MESSAGE: submit via the instance's sendmail
 # (exercises non_smtpd_milters), e.g. e2e_sendmail -f a@x.test b@y.test <msg
 e2e_sendmail() {
-    "$E2E_POSTFIX_BIN/sendmail" -C "$E2E_PF_DIR" "$@"
+    "$E2E_POSTFIX_BIN/sendmail" -C "$E2E_PF_CONF" "$@"
 }
 
 # e2e_flush: ask the queue manager to retry deferred mail now.
 e2e_flush() {
-    "$E2E_POSTFIX_BIN/postqueue" -c "$E2E_PF_DIR" -f >/dev/null 2>&1
+    "$E2E_POSTFIX_BIN/postqueue" -c "$E2E_PF_CONF" -f >/dev/null 2>&1
 }
 
 # e2e_queue_json: the queue as JSON, one object per line (postqueue -j).
 e2e_queue_json() {
-    "$E2E_POSTFIX_BIN/postqueue" -c "$E2E_PF_DIR" -j
+    "$E2E_POSTFIX_BIN/postqueue" -c "$E2E_PF_CONF" -j
 }
 
 # e2e_queue_count [QUEUE]: messages in the queue (QUEUE: active, deferred,

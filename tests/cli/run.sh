@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# tests/cli/run.sh BUILD_DIR - command-line behaviour of portero and
+# portero-ctl: config checking (-t) with file:line:setting messages, -V,
+# and `portero-ctl test` verdicts and output.  Prints TAP.
+set -u
+B=${1:-build}
+cd "$(dirname "$0")/../.."
+n=0 failed=0
+T=$(mktemp -d /tmp/portero-cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+
+# expect_t NAME FILE RC PATTERN : portero -t exits RC and says PATTERN
+expect_t() {
+	local out rc
+	out=$("$B/portero" -t -c "$2" 2>&1)
+	rc=$?
+	if [ "$rc" = "$3" ] && grep -qE -- "$4" <<<"$out"; then
+		ok "$1"
+	else
+		nok "$1" "rc=$rc want $3" "output: $out" "want: $4"
+	fi
+}
+
+D=tests/data/conf
+expect_t "-t accepts a minimal config" $D/good-minimal.conf 0 "is valid"
+expect_t "-t accepts the sample config" conf/portero.conf 0 "is valid"
+expect_t "-t accepts the dev config" conf/portero-dev.conf 0 "is valid"
+expect_t "-t names an unknown setting" $D/bad-unknown.conf 1 \
+    "bad-unknown.conf:4: setting 'milter.time_out': unknown setting"
+expect_t "-t names a wrong type" $D/bad-type.conf 1 \
+    "bad-type.conf:3: setting 'thresholds.reject': expected a number"
+expect_t "-t names a bad CIDR" $D/bad-cidr.conf 1 \
+    "bad-cidr.conf:2: setting 'networks.internal\[1\]': '10.0.0.0/40'"
+expect_t "-t names a missing file" $D/bad-file.conf 1 \
+    "bad-file.conf:2: setting 'content.header_checks': cannot read '/nonexistent/portero/header_checks'"
+expect_t "-t reports a syntax error with its line" $D/bad-syntax.conf 1 \
+    "bad-syntax.conf:3: syntax error"
+expect_t "-t reports a missing config file" /nonexistent/portero.conf 1 \
+    "/nonexistent/portero.conf: No such file"
+
+if "$B/portero" -V | grep -qE '^portero [0-9]+\.[0-9]+'; then ok "-V prints the version"; else nok "-V prints the version"; fi
+"$B/portero" -x >/dev/null 2>&1; rc=$?
+if [ $rc = 2 ]; then ok "bad option exits 2"; else nok "bad option exits 2" "rc=$rc"; fi
+
+# portero-ctl test
+cat >"$T/t.conf" <<'CONF'
+milter = { socket = "inet:8891@127.0.0.1"; user = ""; group = ""; pidfile = ""; };
+networks = { internal = [ "10.0.0.0/8" ]; };
+whitelist = { recipients = [ "postmaster@corp.example" ]; };
+blacklist = { clients = [ "203.0.113.0/24" ]; senders = [ "spammer@example.net" ]; };
+helo = { our_names = [ "gw.corp.example" ]; ours_action = "reject"; };
+sender = { };
+thresholds = { reject = 3.0; };
+CONF
+printf 'From: a@example.com\nTo: b@corp.example\nSubject: hi\n\nhello\n' >"$T/m.eml"
+
+# expect_ctl NAME PATTERN ARGS... : output of portero-ctl test matches
+expect_ctl() {
+	local name=$1 pat=$2 out rc
+	shift 2
+	out=$("$B/portero-ctl" -c "$T/t.conf" test "$@" <"$T/m.eml" 2>&1)
+	rc=$?
+	if [ $rc = 0 ] && grep -qE -- "$pat" <<<"$out"; then
+		ok "$name"
+	else
+		nok "$name" "rc=$rc" "output: $out" "want: $pat"
+	fi
+}
+expect_ctl "ctl test: clean message accepted" \
+    '^TEST: conn=[0-9a-f]{8} id=[0-9a-f]{8}\.1 client=mx\.example\.test\[192\.0\.2\.9\] helo=<mx\.example\.test> from=<a@example\.com> rcpt=<b@corp\.example> verdict=accept reason="" score=0\.0 dir=in size=[0-9]+ ms=[0-9]+$' \
+    --client 192.0.2.9 --client-name mx.example.test --helo mx.example.test --from a@example.com --rcpt b@corp.example
+expect_ctl "ctl test: blacklisted client refused at RCPT" \
+    'rcpt=<b@corp\.example> verdict=reject code=554 dsn=5\.7\.1 by=blacklist' \
+    --client 203.0.113.5 --helo mx.example.test --from a@example.com --rcpt b@corp.example
+expect_ctl "ctl test: postmaster exempt" \
+    'rcpt=<postmaster@corp\.example> verdict=accept' \
+    --client 203.0.113.5 --helo mx.example.test --from a@example.com --rcpt b@corp.example --rcpt postmaster@corp.example
+expect_ctl "ctl test: score over threshold" \
+    'verdict=reject code=550 dsn=5\.7\.1 by=policy reason="helo:non_fqdn=1\.0 sender:non_fqdn=2\.0" score=3\.0' \
+    --client 192.0.2.9 --helo localhost --from a@localhost --rcpt b@corp.example
+expect_ctl "ctl test: authenticated is outbound" \
+    'verdict=accept reason="" score=0\.0 dir=out' \
+    --client 203.0.113.5 --helo laptop --auth alice --from alice@corp.example --rcpt x@example.org
+expect_ctl "ctl test: queue id" '^Q1234567890ab: ' --queue-id Q1234567890ab --rcpt b@corp.example
+
+out=$("$B/portero-ctl" -c "$T/t.conf" test <"$T/m.eml" 2>&1); rc=$?
+if [ $rc = 2 ] && grep -q usage <<<"$out"; then ok "ctl test without --rcpt is a usage error"; else nok "ctl test without --rcpt is a usage error" "rc=$rc"; fi
+out=$("$B/portero-ctl" -c /nonexistent.conf test --rcpt a@b.example <"$T/m.eml" 2>&1); rc=$?
+if [ $rc = 2 ] && grep -q "/nonexistent.conf" <<<"$out"; then ok "ctl test with a missing config fails clearly"; else nok "ctl test with a missing config fails clearly" "rc=$rc $out"; fi
+# binary junk as a message: clean verdict
+head -c 20000 /dev/urandom >"$T/junk.eml"
+out=$("$B/portero-ctl" -c "$T/t.conf" test --rcpt b@corp.example <"$T/junk.eml" 2>&1); rc=$?
+if [ $rc = 0 ] && grep -q "verdict=accept" <<<"$out"; then ok "ctl test on binary junk gives a verdict"; else nok "ctl test on binary junk gives a verdict" "rc=$rc $out"; fi
+
+echo "1..$n"
+exit $failed
