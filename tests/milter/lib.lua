@@ -379,6 +379,22 @@ function T.split_reply(data)
 	return code, dsn, text
 end
 
+-- Runs the test body; miltertest does not print Lua errors, so print the
+-- message and a traceback here, then fail.
+function T.run(fn)
+	local ok, e = xpcall(fn, function(m)
+		return debug.traceback(tostring(m), 2)
+	end)
+
+	io.stdout:flush()
+	if not ok then
+		io.stderr:write("FAIL: ", tostring(e), "\n")
+		io.stderr:flush()
+		error("test failed", 0)
+	end
+	print("PASS")
+end
+
 math.randomseed(os.time())
 
 return T
