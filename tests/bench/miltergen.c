@@ -1009,7 +1009,16 @@ send_content(struct worker *w, struct conn *c, const char *qid,
 {
 	char		 received[512], subject[128], msgid[128], to[128];
 	struct macro	 im[] = { { "i", qid, 1 } };
-	const char	*hv[8][2];
+	const char	*hv[][2] = {
+		{ "Received", received },
+		{ "From", "Sender <sender@example.test>" },
+		{ "To", to },
+		{ "Subject", subject },
+		{ "Date", g_date },
+		{ "Message-ID", msgid },
+		{ "MIME-Version", "1.0" },
+		{ "Content-Type", "text/plain; charset=utf-8" },
+	};
 	size_t		 off, n, i;
 	int		 r, v;
 
@@ -1039,16 +1048,7 @@ send_content(struct worker *w, struct conn *c, const char *qid,
 		r = snprintf(to, sizeof(to), "<%s>", rcpt1);
 		if (r < 0 || (size_t)r >= sizeof(to))
 			return V_ERROR;
-		hv[0][0] = "Received";		hv[0][1] = received;
-		hv[1][0] = "From";		hv[1][1] = "Sender <sender@example.test>";
-		hv[2][0] = "To";		hv[2][1] = to;
-		hv[3][0] = "Subject";		hv[3][1] = subject;
-		hv[4][0] = "Date";		hv[4][1] = g_date;
-		hv[5][0] = "Message-ID";	hv[5][1] = msgid;
-		hv[6][0] = "MIME-Version";	hv[6][1] = "1.0";
-		hv[7][0] = "Content-Type";
-		hv[7][1] = "text/plain; charset=utf-8";
-		for (i = 0; i < 8; i++)
+		for (i = 0; i < sizeof(hv) / sizeof(hv[0]); i++)
 			if ((v = send_header(w, c, hv[i][0], hv[i][1], im)) !=
 			    V_CONTINUE)
 				return v;

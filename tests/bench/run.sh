@@ -75,7 +75,10 @@ log() {
 # Stop one process by PID: SIGTERM, wait up to 10 s, then SIGKILL.
 stop_pid() {
 	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+	if ! kill -0 "$pid" 2>/dev/null; then
+		wait "$pid" 2>/dev/null || true
+		return 0
+	fi
 	kill -TERM "$pid" 2>/dev/null || true
 	for i in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -118,6 +121,7 @@ descendants() {
 	local todo="$1" p s rest f
 	local -a fields
 	while [ -n "$todo" ]; do
+		# shellcheck disable=SC2086  # split the PID list
 		set -- $todo
 		p=$1
 		shift
@@ -139,9 +143,9 @@ descendants() {
 # Largest VmHWM (KiB) among the given PIDs and their descendants.
 peak_rss_kib() {
 	local max=0 p v
-	for p in $* $(descendants "$*"); do
-		v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$p/status" 2>/dev/null ||
-		    true)
+	for p in "$@" $(descendants "$*"); do
+		v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$p/status" \
+		    2>/dev/null || true)
 		[ -n "$v" ] && [ "$v" -gt "$max" ] && max=$v
 	done
 	echo "$max"
@@ -203,7 +207,7 @@ new_spec() {
 # run_gen LABEL SPEC MODE MSGS [extra generator args]: prints the result
 # line of the best (highest msgs/s) of $repeat runs.
 run_gen() {
-	local label=$1 spec=$2 mode=$3 msgs=$4 out rc i res best= bestrate=-1
+	local label=$1 spec=$2 mode=$3 msgs=$4 out rc i res best='' bestrate=-1
 	local rate
 	shift 4
 	out=$raw/${label// /_}.txt
@@ -252,7 +256,11 @@ add_row() {
 		rows+=("$1|$2|$3|-|-|-|-|-|failed|-|$mib")
 		return
 	fi
-	rows+=("$1|$2|$3|$(field msgs "$res")|$(field rate "$res")|$(field p50 "$res")|$(field p99 "$res")|$(field max "$res")|$(field errors "$res")|$5|$mib")
+	local r="$1|$2|$3" f
+	for f in msgs rate p50 p99 max errors; do
+		r="$r|$(field "$f" "$res")"
+	done
+	rows+=("$r|$5|$mib")
 }
 
 # null_runs TRANSPORT NAME "FLAGS" MSGS_ENV MSGS_FULL: one nullmilter

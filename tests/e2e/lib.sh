@@ -104,18 +104,30 @@ e2e_bg() {
     return 0
 }
 
+# e2e_alive PID: the process exists and is not a zombie (PID 1 in
+# containers may reap orphans, e.g. Postfix daemons, only every few seconds).
+e2e_alive() {
+    local s
+    [ -n "$1" ] || return 1
+    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
+    s=${s##*) }
+    case ${s%% *} in Z|X|x) return 1 ;; esac
+    return 0
+}
+
 # e2e_kill PID [GRACE_SECONDS]: SIGTERM, wait up to GRACE (default 3s),
 # then SIGKILL. Only by PID. Returns 0 once the process is gone.
 e2e_kill() {
     local pid=$1 grace=${2:-3} i
     [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < grace * 20; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null; then
+    if e2e_alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null
+        for ((i = 0; i < grace * 20; i++)); do
+            e2e_alive "$pid" || break
+            sleep 0.05
+        done
+    fi
+    if e2e_alive "$pid"; then
         kill -KILL "$pid" 2>/dev/null
         sleep 0.05
     fi
@@ -124,7 +136,7 @@ e2e_kill() {
     local p keep=()
     for p in "${E2E_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
     E2E_PIDS=("${keep[@]}")
-    ! kill -0 "$pid" 2>/dev/null
+    ! e2e_alive "$pid"
 }
 
 # e2e_free_port: print a currently free TCP port on 127.0.0.1.
@@ -153,7 +165,7 @@ e2e_wait_file() {
     local f=$1 timeout=${2:-10} pid=$3 i
     for ((i = 0; i < timeout * 20; i++)); do
         [ -s "$f" ] && return 0
-        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+        if [ -n "$pid" ] && ! e2e_alive "$pid"; then
             return 1
         fi
         sleep 0.05
@@ -394,10 +406,9 @@ e2e_postfix_start() {
     fi
     # config_directory must not contain queue/ or data/: "postfix check"
     # walks it and warns about every non-root-owned file (and is slow)
-    mkdir -p "$d/etc" "$d/queue" "$d/data" || return 1
-    chmod 755 "$d/etc" "$d/queue"
-    chown postfix: "$d/data" || return 1
-    chmod 700 "$d/data"
+    mkdir -p "$d/etc" || return 1
+    chmod 755 "$d/etc"
+    e2e__pf_mkqueue "$d/queue" "$d/data" || return 1
 
     for attempt in 1 2 3; do
         port=$(e2e_free_port) || return 1
@@ -406,7 +417,7 @@ e2e_postfix_start() {
         if [ $# -gt 0 ]; then
             "$E2E_POSTFIX_BIN/postconf" -c "$d/etc" -e "$@" || return 1
         fi
-        if "$E2E_POSTFIX_BIN/postfix" -c "$d/etc" start >"$d/start.log" 2>&1; then
+        if e2e__pf_run_master "$d/etc" >"$d/start.log" 2>&1; then
             E2E_PF_MASTER=$(tr -d ' \n' <"$d/queue/pid/master.pid" 2>/dev/null)
             SMTP_PORT=$port
             export SMTP_PORT
@@ -426,6 +437,38 @@ e2e_postfix_start() {
     sed 's/^/#   /' "$d/start.log"
     [ -f "$d/maillog" ] && tail -n 20 "$d/maillog" | sed 's/^/#   /'
     return 1
+}
+
+# create queue_directory and data_directory as postfix-files wants them
+# (what "postfix start" does via "post-install create-missing")
+e2e__pf_mkqueue() {
+    local q=$1 data=$2 sub
+    mkdir -p "$q" "$data" || return 1
+    chmod 755 "$q" && chown root:root "$q" || return 1
+    chown postfix: "$data" && chmod 700 "$data" || return 1
+    for sub in active bounce corrupt defer deferred flush hold incoming \
+               private saved trace; do
+        mkdir -p "$q/$sub" && chown postfix: "$q/$sub" && chmod 700 "$q/$sub" || return 1
+    done
+    mkdir -p "$q/maildrop" "$q/public" "$q/pid" || return 1
+    chown postfix:postdrop "$q/maildrop" "$q/public" || return 1
+    chmod 730 "$q/maildrop" && chmod 710 "$q/public" && chmod 755 "$q/pid"
+}
+
+# start the master: by default directly ("master -w" waits until it is
+# initialized, like "postfix start" does after its checks); the integrity
+# checks of "postfix start" (post-install, postsuper, check-warn) take ~2s
+# and find nothing on a fresh queue. E2E_PF_START=postfix uses
+# "postfix -c DIR start" instead.
+e2e__pf_run_master() {
+    local conf=$1
+    if [ "${E2E_PF_START:-master}" = postfix ]; then
+        "$E2E_POSTFIX_BIN/postfix" -c "$conf" start
+    else
+        local daemon_dir
+        daemon_dir=$("$E2E_POSTFIX_BIN/postconf" -c "$conf" -h daemon_directory) || return 1
+        "$daemon_dir/master" -c "$conf" -w
+    fi
 }
 
 # wait for an SMTP 220 banner on 127.0.0.1:PORT
@@ -448,7 +491,7 @@ e2e__smtp_banner() {
 # e2e_postfix_pids: master PID and its children (one per line).
 e2e_postfix_pids() {
     [ -n "$E2E_PF_MASTER" ] || return 0
-    kill -0 "$E2E_PF_MASTER" 2>/dev/null || return 0
+    e2e_alive "$E2E_PF_MASTER" || return 0
     echo "$E2E_PF_MASTER"
     ps -o pid= --ppid "$E2E_PF_MASTER" 2>/dev/null | tr -d ' '
 }
@@ -463,7 +506,7 @@ e2e_postfix_stop() {
     kill -TERM "$E2E_PF_MASTER" 2>/dev/null
     for ((i = 0; i < 200; i++)); do
         alive=
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+        for p in $pids; do e2e_alive "$p" && alive="$alive $p"; done
         [ -z "$alive" ] && break
         sleep 0.05
     done
