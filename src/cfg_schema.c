@@ -228,32 +228,13 @@ static const struct sch_key schema[] = {
 	{ "metrics.listen", SCH_STRING, "", 0, 0, NULL, SCH_RESTART },
 };
 
-/* Schema path of a setting: list indices become "[]". */
+/*
+ * Path of a setting: for the schema, list elements are "[]" ("dnsbl.[].
+ * zone"); for messages (user = 1), real indices as the user wrote them
+ * ("dnsbl[0].zone").
+ */
 static void
-setting_path(const config_setting_t *s, char *buf, size_t len)
-{
-	const config_setting_t	*chain[32];
-	size_t			 n = 0, off = 0;
-
-	for (; s != NULL && config_setting_parent(s) != NULL && n < 32;
-	    s = config_setting_parent(s))
-		chain[n++] = s;
-	buf[0] = '\0';
-	while (n-- > 0) {
-		const char *name = config_setting_name(chain[n]);
-		int w;
-
-		w = snprintf(buf + off, len - off, "%s%s", off ? "." : "",
-		    name != NULL ? name : "[]");
-		if (w < 0 || (size_t)w >= len - off)
-			return;
-		off += (size_t)w;
-	}
-}
-
-/* The path the user wrote, with real list indices, for messages. */
-static void
-setting_userpath(const config_setting_t *s, char *buf, size_t len)
+setting_path_fmt(const config_setting_t *s, int user, char *buf, size_t len)
 {
 	const config_setting_t	*chain[32];
 	size_t			 n = 0, off = 0;
@@ -269,9 +250,12 @@ setting_userpath(const config_setting_t *s, char *buf, size_t len)
 		if (name != NULL)
 			w = snprintf(buf + off, len - off, "%s%s",
 			    off ? "." : "", name);
-		else
+		else if (user)
 			w = snprintf(buf + off, len - off, "[%d]",
 			    config_setting_index(chain[n]));
+		else
+			w = snprintf(buf + off, len - off, "%s[]",
+			    off ? "." : "");
 		if (w < 0 || (size_t)w >= len - off)
 			return;
 		off += (size_t)w;
@@ -329,7 +313,7 @@ fail(const config_setting_t *s, struct err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	setting_userpath(s, path, sizeof(path));
+	setting_path_fmt(s, 1, path, sizeof(path));
 	file = config_setting_source_file(s);
 	err_set(e, "%s:%d: setting '%s': %s", file != NULL ? file : "?",
 	    config_setting_source_line(s), path, why);
@@ -449,7 +433,7 @@ validate_setting(const config_setting_t *s, struct err *e)
 	unsigned		 mode;
 	int			 type = config_setting_type(s);
 
-	setting_path(s, path, sizeof(path));
+	setting_path_fmt(s, 0, path, sizeof(path));
 	k = cfg_schema_find(path);
 	if (k == NULL)
 		return fail(s, e, "unknown setting");

@@ -166,33 +166,34 @@ lists_name_match(const struct strlist *l, const char *name)
 	return 0;
 }
 
-static enum cr_status
-whitelist_run(const void *conf, struct txn *t, enum stage st)
+enum hit {
+	HIT_NONE,
+	HIT_CLIENT,
+	HIT_SENDER,
+	HIT_RCPT
+};
+
+/* Which list entry, if any, this stage of the transaction matches. */
+static enum hit
+lists_hit(const struct lists_conf *lc, const struct txn *t, enum stage st)
 {
-	const struct lists_conf	*lc = conf;
-	struct conn_ctx		*c = t->conn;
+	const struct conn_ctx	*c = t->conn;
 
 	switch (st) {
 	case STAGE_CONNECT:
 		if ((c->has_ip && cidr_list_match(&lc->clients, &c->ip)) ||
-		    lists_name_match(&lc->names, c->client_name)) {
-			c->whitelisted = 1;
-			return CR_FAIL;
-		}
-		return CR_PASS;
+		    lists_name_match(&lc->names, c->client_name))
+			return HIT_CLIENT;
+		return HIT_NONE;
 	case STAGE_MAIL:
 		if (!t->msg->from_bad && lists_addr_match(&lc->senders,
-		    &t->msg->from)) {
-			t->msg->whitelisted = 1;
-			return CR_FAIL;
-		}
-		return CR_PASS;
+		    &t->msg->from))
+			return HIT_SENDER;
+		return HIT_NONE;
 	case STAGE_RCPT:
-		if (lists_addr_match(&lc->rcpts, &t->rcpt->addr)) {
-			t->rcpt->whitelisted = 1;
-			return CR_FAIL;
-		}
-		return CR_PASS;
+		if (lists_addr_match(&lc->rcpts, &t->rcpt->addr))
+			return HIT_RCPT;
+		return HIT_NONE;
 	case STAGE_HELO:
 	case STAGE_HEADER:
 	case STAGE_EOH:
@@ -201,63 +202,59 @@ whitelist_run(const void *conf, struct txn *t, enum stage st)
 	case STAGE_MAX:
 		break;
 	}
-	return CR_SKIP;
+	return HIT_NONE;
+}
+
+static enum cr_status
+whitelist_run(const void *conf, struct txn *t, enum stage st)
+{
+	switch (lists_hit(conf, t, st)) {
+	case HIT_NONE:
+		return CR_PASS;
+	case HIT_CLIENT:
+		t->conn->whitelisted = 1;
+		break;
+	case HIT_SENDER:
+		t->msg->whitelisted = 1;
+		break;
+	case HIT_RCPT:
+		t->rcpt->whitelisted = 1;
+		break;
+	}
+	return CR_FAIL;
 }
 
 static enum cr_status
 blacklist_run(const void *conf, struct txn *t, enum stage st)
 {
-	const struct lists_conf	*lc = conf;
-	struct conn_ctx		*c = t->conn;
-	struct arena		*ar = t->msg != NULL ? t->msg->arena :
-				    c->arena;
-	const char		*text;
+	struct arena	*ar = t->msg != NULL ? t->msg->arena : t->conn->arena;
+	const char	*text = NULL, *code = "550", *what = "";
 
-	switch (st) {
-	case STAGE_CONNECT:
-		if ((c->has_ip && cidr_list_match(&lc->clients, &c->ip)) ||
-		    lists_name_match(&lc->names, c->client_name)) {
-			text = arena_printf(ar, "Service unavailable; client "
-			    "[%s] blocked by local policy", c->client_addr);
-			txn_score(t, "client", 0);
-			if (text == NULL)
-				t->nomem = 1;
-			txn_verdict(t, ACT_REJECT, "554", "5.7.1", text);
-			return CR_FAIL;
-		}
+	switch (lists_hit(conf, t, st)) {
+	case HIT_NONE:
 		return CR_PASS;
-	case STAGE_MAIL:
-		if (!t->msg->from_bad && lists_addr_match(&lc->senders,
-		    &t->msg->from)) {
-			text = arena_printf(ar, "<%s>: Sender address rejected:"
-			    " Access denied", t->msg->from.addr);
-			txn_score(t, "sender", 0);
-			if (text == NULL)
-				t->nomem = 1;
-			txn_verdict(t, ACT_REJECT, "550", "5.7.1", text);
-			return CR_FAIL;
-		}
-		return CR_PASS;
-	case STAGE_RCPT:
-		if (lists_addr_match(&lc->rcpts, &t->rcpt->addr)) {
-			text = arena_printf(ar, "<%s>: Recipient address "
-			    "rejected: Access denied", t->rcpt->addr.addr);
-			txn_score(t, "recipient", 0);
-			if (text == NULL)
-				t->nomem = 1;
-			txn_verdict(t, ACT_REJECT, "550", "5.7.1", text);
-			return CR_FAIL;
-		}
-		return CR_PASS;
-	case STAGE_HELO:
-	case STAGE_HEADER:
-	case STAGE_EOH:
-	case STAGE_BODY:
-	case STAGE_EOM:
-	case STAGE_MAX:
+	case HIT_CLIENT:
+		what = "client";
+		code = "554";
+		text = arena_printf(ar, "Service unavailable; client [%s] "
+		    "blocked by local policy", t->conn->client_addr);
+		break;
+	case HIT_SENDER:
+		what = "sender";
+		text = arena_printf(ar, "<%s>: Sender address rejected: Access "
+		    "denied", t->msg->from.addr);
+		break;
+	case HIT_RCPT:
+		what = "recipient";
+		text = arena_printf(ar, "<%s>: Recipient address rejected: "
+		    "Access denied", t->rcpt->addr.addr);
 		break;
 	}
-	return CR_SKIP;
+	if (text == NULL)
+		t->nomem = 1;
+	txn_score(t, what, 0);
+	txn_verdict(t, ACT_REJECT, code, "5.7.1", text);
+	return CR_FAIL;
 }
 
 const struct check_ops check_whitelist = {

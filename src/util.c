@@ -69,63 +69,47 @@ scale(unsigned long long v, unsigned long long mult, unsigned long long max,
 	return RC_OK;
 }
 
-enum rc
-parse_duration(const char *s, unsigned long long max, unsigned long long *out)
+struct unit {
+	char			 c;	/* lower-case letter; '\0' = none */
+	unsigned long long	 mult;
+};
+
+static const struct unit duration_units[] = {
+	{ '\0', 1 }, { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	{ 'w', 7 * 86400 }, { 0, 0 }
+};
+static const struct unit size_units[] = {
+	{ '\0', 1 }, { 'b', 1 }, { 'k', 1ULL << 10 }, { 'm', 1ULL << 20 },
+	{ 'g', 1ULL << 30 }, { 0, 0 }
+};
+
+/* A number with an optional unit letter from the table, scaled. */
+static enum rc
+parse_with_unit(const char *s, const struct unit *units,
+    unsigned long long max, unsigned long long *out)
 {
-	unsigned long long	 v, mult;
+	unsigned long long	 v;
 	char			 unit;
+	size_t			 i;
 
 	if (s == NULL || num_unit(s, &v, &unit) != RC_OK)
 		return RC_INVAL;
-	switch (unit) {
-	case '\0':
-	case 's':
-		mult = 1;
-		break;
-	case 'm':
-		mult = 60;
-		break;
-	case 'h':
-		mult = 3600;
-		break;
-	case 'd':
-		mult = 86400;
-		break;
-	case 'w':
-		mult = 7 * 86400;
-		break;
-	default:
-		return RC_INVAL;
-	}
-	return scale(v, mult, max, out);
+	for (i = 0; units[i].mult != 0; i++)
+		if (units[i].c == unit)
+			return scale(v, units[i].mult, max, out);
+	return RC_INVAL;
+}
+
+enum rc
+parse_duration(const char *s, unsigned long long max, unsigned long long *out)
+{
+	return parse_with_unit(s, duration_units, max, out);
 }
 
 enum rc
 parse_size(const char *s, unsigned long long max, unsigned long long *out)
 {
-	unsigned long long	 v, mult;
-	char			 unit;
-
-	if (s == NULL || num_unit(s, &v, &unit) != RC_OK)
-		return RC_INVAL;
-	switch (unit) {
-	case '\0':
-	case 'b':
-		mult = 1;
-		break;
-	case 'k':
-		mult = 1ULL << 10;
-		break;
-	case 'm':
-		mult = 1ULL << 20;
-		break;
-	case 'g':
-		mult = 1ULL << 30;
-		break;
-	default:
-		return RC_INVAL;
-	}
-	return scale(v, mult, max, out);
+	return parse_with_unit(s, size_units, max, out);
 }
 
 enum rc
