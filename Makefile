@@ -14,6 +14,7 @@ PREFIX	?= /usr/local
 DESTDIR	?=
 SBINDIR	 = $(PREFIX)/sbin
 MANDIR	 = $(PREFIX)/share/man
+UNITDIR	 = $(PREFIX)/lib/systemd/system
 O	?= build
 SAN	?=
 FUZZ_SECONDS ?= 60
@@ -116,7 +117,15 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/portero.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	test -e $(DESTDIR)/etc/portero/portero.conf || \
-	    install -m 0644 conf/portero.conf $(DESTDIR)/etc/portero/
+	    install -m 0640 conf/portero.conf $(DESTDIR)/etc/portero/
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
+	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+	sed 's|/usr/sbin/|$(SBINDIR)/|g' contrib/systemd/portero.service \
+	    >$(DESTDIR)$(UNITDIR)/portero.service
+	install -m 0644 contrib/systemd/portero.sysusers \
+	    $(DESTDIR)$(PREFIX)/lib/sysusers.d/portero.conf
+	install -m 0644 contrib/systemd/portero.tmpfiles \
+	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/portero.conf
 
 bench: all
 	tests/bench/run.sh

@@ -32,6 +32,8 @@ struct check_inst {
 	const struct check_ops	*ops;
 	void			*conf;		/* compiled by ops->setup */
 	int			 dry_run;	/* module or global shadow mode */
+	int			 module_dry_run; /* the module's own: its points
+						 * do not count */
 	enum on_error		 on_error;
 };
 

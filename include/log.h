@@ -20,10 +20,13 @@ struct rcpt;
 
 void	log_open(const char *ident, int facility, int to_stderr);
 void	log_set_level(int);
+/* A level from the command line: later log_set_level() calls (reloads)
+ * do not change it. */
+void	log_force_level(int);
 /* Send decision lines to fn instead of the log (portero-ctl test). */
 void	log_set_decision_sink(void (*)(const char *));
 int	log_get_level(void);
-int	log_level_parse(const char *);
+int	log_level_parse(const char *);	/* -1 if unknown */
 int	log_facility_parse(const char *);
 void	log_msg(int level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -46,6 +46,10 @@ struct metrics_std {
 extern struct metrics_std M;
 
 void		 metrics_init(void);
+/* metrics_http.c: "host:port", "[::1]:port" or ":port"; 0 if valid. */
+struct sockaddr_storage;
+int		 metrics_listen_parse(const char *, struct sockaddr_storage *,
+		    struct err *);
 /* metrics_http.c: serve GET /metrics on "host:port"; 0 on success. */
 int		 metrics_http_start(const char *listen, struct err *);
 void		 metrics_http_stop(void);

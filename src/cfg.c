@@ -4,6 +4,9 @@
  * reference counts are atomic.  Thread-safe.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include "cfg.h"
 #include "check.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 static pthread_mutex_t	 cur_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -141,25 +145,53 @@ strlist_free(struct strlist *l)
 	l->n = 0;
 }
 
-enum rc
-cv_strlist(const config_setting_t *base, const char *key, struct strlist *l,
+/* Elements of a list setting, or of its space-separated default. */
+static enum rc
+list_items(const config_setting_t *base, const char *key, struct strlist *l,
     struct err *e)
 {
 	const config_setting_t	*s = member(base, key);
+	const char		*d, *sp;
 	int			 i, n;
 
 	l->v = NULL;
 	l->n = 0;
-	if (s == NULL || (n = config_setting_length(s)) == 0)
+	if (s != NULL) {
+		n = config_setting_length(s);
+		if (n == 0)
+			return RC_OK;
+		l->v = calloc((size_t)n, sizeof(*l->v));
+		if (l->v == NULL)
+			goto nomem;
+		for (i = 0; i < n; i++) {
+			l->v[i] = strdup(config_setting_get_string_elem(s, i));
+			if (l->v[i] == NULL)
+				goto nomem;
+			l->n++;
+		}
+		return RC_OK;
+	}
+	for (d = def(key), n = 0; *d != '\0'; n++) {
+		d += strspn(d, " ");
+		if (*d == '\0')
+			break;
+		d += strcspn(d, " ");
+	}
+	if (n == 0)
 		return RC_OK;
 	l->v = calloc((size_t)n, sizeof(*l->v));
 	if (l->v == NULL)
 		goto nomem;
-	for (i = 0; i < n; i++) {
-		l->v[i] = strdup(config_setting_get_string_elem(s, i));
-		if (l->v[i] == NULL)
+	for (d = def(key); *d != '\0';) {
+		d += strspn(d, " ");
+		if (*d == '\0')
+			break;
+		sp = d + strcspn(d, " ");
+		l->v[l->n] = strndup(d, (size_t)(sp - d));
+		if (l->v[l->n] == NULL)
 			goto nomem;
 		l->n++;
+		d = sp;
 	}
 	return RC_OK;
 nomem:
@@ -169,29 +201,40 @@ nomem:
 }
 
 enum rc
+cv_strlist(const config_setting_t *base, const char *key, struct strlist *l,
+    struct err *e)
+{
+	return list_items(base, key, l, e);
+}
+
+enum rc
 cv_cidrs(const config_setting_t *base, const char *key, struct cidr_list *l,
     struct err *e)
 {
-	const config_setting_t	*s = member(base, key);
-	int			 i, n;
+	struct strlist	 items;
+	size_t		 i;
+	enum rc		 rc;
 
 	l->v = NULL;
 	l->n = 0;
-	if (s == NULL || (n = config_setting_length(s)) == 0)
-		return RC_OK;
-	l->v = calloc((size_t)n, sizeof(*l->v));
+	rc = list_items(base, key, &items, e);
+	if (rc != RC_OK || items.n == 0)
+		return rc;
+	l->v = calloc(items.n, sizeof(*l->v));
 	if (l->v == NULL) {
+		strlist_free(&items);
 		err_set(e, "%s: out of memory", key);
 		return RC_NOMEM;
 	}
-	for (i = 0; i < n; i++) {
-		if (cidr_parse(config_setting_get_string_elem(s, i),
-		    &l->v[i], e) != RC_OK) {
+	for (i = 0; i < items.n; i++) {
+		if (cidr_parse(items.v[i], &l->v[i], e) != RC_OK) {
+			strlist_free(&items);
 			cidr_list_free(l);
 			return RC_INVAL;
 		}
 		l->n++;
 	}
+	strlist_free(&items);
 	return RC_OK;
 }
 
@@ -215,6 +258,15 @@ cfg_free(struct cfg *c)
 	free(c);
 }
 
+/* Source line of a setting (0 when absent: its default is at fault). */
+static int
+line_of(const config_setting_t *base, const char *key)
+{
+	const config_setting_t	*s = member(base, key);
+
+	return s != NULL ? config_setting_source_line(s) : 0;
+}
+
 static int
 dup_str(char **dst, const char *src, struct err *e)
 {
@@ -232,6 +284,7 @@ compile_core(struct cfg *c, const config_t *cf, struct err *e)
 {
 	const config_setting_t	*root = config_root_setting(cf);
 	const config_setting_t	*g;
+	struct sockaddr_storage	 ss;
 	unsigned		 mode = 0;
 
 	g = config_lookup(cf, "milter");
@@ -252,11 +305,9 @@ compile_core(struct cfg *c, const config_t *cf, struct err *e)
 	    strncmp(c->milter.socket, "local:", 6) != 0 &&
 	    strncmp(c->milter.socket, "inet:", 5) != 0 &&
 	    strncmp(c->milter.socket, "inet6:", 6) != 0) {
-		const config_setting_t *s = member(g, "milter.socket");
-
 		err_set(e, "%s:%d: setting 'milter.socket': '%s' must start "
-		    "with unix:, inet: or inet6:", c->path, s != NULL ?
-		    config_setting_source_line(s) : 0, c->milter.socket);
+		    "with unix:, inet: or inet6:", c->path,
+		    line_of(g, "milter.socket"), c->milter.socket);
 		return -1;
 	}
 
@@ -274,7 +325,30 @@ compile_core(struct cfg *c, const config_t *cf, struct err *e)
 	c->thresholds.dry_run = cv_bool(g, "thresholds.dry_run");
 	c->dry_run = cv_bool(root, "dry_run");
 	g = config_lookup(cf, "metrics");
-	return dup_str(&c->metrics_listen, cv_string(g, "metrics.listen"), e);
+	if (dup_str(&c->metrics_listen, cv_string(g, "metrics.listen"), e))
+		return -1;
+	if (*c->metrics_listen != '\0' && metrics_listen_parse(
+	    c->metrics_listen, &ss, e) != 0) {
+		err_prefix(e, "%s:%d: setting 'metrics.listen'", c->path,
+		    line_of(g, "metrics.listen"));
+		return -1;
+	}
+	/* named users and groups must exist (the defaults are checked when
+	 * the daemon drops privileges, so a test box needs neither) */
+	g = config_lookup(cf, "milter");
+	if (member(g, "milter.user") != NULL && *c->milter.user != '\0' &&
+	    getpwnam(c->milter.user) == NULL) {
+		err_set(e, "%s:%d: setting 'milter.user': no such user '%s'",
+		    c->path, line_of(g, "milter.user"), c->milter.user);
+		return -1;
+	}
+	if (member(g, "milter.group") != NULL && *c->milter.group != '\0' &&
+	    getgrnam(c->milter.group) == NULL) {
+		err_set(e, "%s:%d: setting 'milter.group': no such group '%s'",
+		    c->path, line_of(g, "milter.group"), c->milter.group);
+		return -1;
+	}
+	return 0;
 }
 
 /* A boolean member of a group (enabled, dry_run), def when absent. */
@@ -289,10 +363,21 @@ group_bool(const config_setting_t *g, const char *name, int dflt)
 	return dflt;
 }
 
+/* Groups of infrastructure that later modules bring. */
+static const char *const unbuilt_groups[] = { "dns", "store" };
+
 static int
 compile_checks(struct cfg *c, const config_t *cf, struct err *e)
 {
 	const struct check_ops *const	*opp;
+	size_t				 i;
+
+	for (i = 0; i < sizeof(unbuilt_groups) / sizeof(unbuilt_groups[0]);
+	    i++)
+		if (config_lookup(cf, unbuilt_groups[i]) != NULL)
+			log_msg(LOG_WARNING, "%s: group '%s' is configured but "
+			    "not built into this version; its settings have "
+			    "no effect", c->path, unbuilt_groups[i]);
 
 	for (opp = check_table; *opp != NULL; opp++) {
 		const struct check_ops	*ops = *opp;
@@ -320,8 +405,9 @@ compile_checks(struct cfg *c, const config_t *cf, struct err *e)
 		}
 		ci = &c->checks[c->nchecks];
 		ci->ops = ops;
-		ci->dry_run = c->dry_run || (ops->group != NULL &&
-		    group_bool(g, "dry_run", 0));
+		ci->module_dry_run = ops->group != NULL &&
+		    group_bool(g, "dry_run", 0);
+		ci->dry_run = c->dry_run || ci->module_dry_run;
 		ci->on_error = ops->group != NULL &&
 		    config_setting_lookup_string(g, "on_error", &onerr) ==
 		    CONFIG_TRUE && strcmp(onerr, "accept") == 0 ?
@@ -430,6 +516,8 @@ cfg_restart_diff(const struct cfg *a, const struct cfg *b)
 		return "milter.pidfile";
 	if (a->milter.backlog != b->milter.backlog)
 		return "milter.backlog";
+	if (a->milter.shutdown_timeout != b->milter.shutdown_timeout)
+		return "milter.shutdown_timeout";
 	if (a->log.facility != b->log.facility)
 		return "log.facility";
 	if (a->log.to_stderr != b->log.to_stderr)

@@ -5,7 +5,7 @@
  * "file:line: setting 'x.y': why".  The table is read-only: thread-safe.
  *
  * Paths name list elements "[]" and free-form group members "*" (e.g. the
- * country codes of geoip.scores).  A setting of type SCH_FILE or SCH_DIR
+ * country codes of geoip.scores).  List defaults are space-separated.  A setting of type SCH_FILE or SCH_DIR
  * must exist and be readable unless its module group says enabled = false.
  */
 #include <errno.h>
@@ -51,27 +51,34 @@ struct sch_key {
 #define SCORE	-1000, 1000
 #define ONERR	"tempfail|accept"
 #define ACTIONS	"reject|discard|quarantine|tag"
-#define MODULE(g) \
+/* A module group; onerr is its failure default (SPEC section 4). */
+#define MODULE(g, onerr) \
 	{ g, SCH_GROUP, NULL, 0, 0, NULL, 0 }, \
 	{ g ".enabled", SCH_BOOL, "true", 0, 0, NULL, 0 }, \
 	{ g ".dry_run", SCH_BOOL, "false", 0, 0, NULL, 0 }, \
-	{ g ".on_error", SCH_ENUM, "tempfail", 0, 0, ONERR, 0 }
+	{ g ".on_error", SCH_ENUM, onerr, 0, 0, ONERR, 0 }
 
 static const struct sch_key schema[] = {
 	{ "dry_run", SCH_BOOL, "false", 0, 0, NULL, 0 },
 
 	{ "milter", SCH_GROUP, NULL, 0, 0, NULL, 0 },
-	{ "milter.socket", SCH_STRING, "unix:/run/portero/portero.sock", 0, 0,
-	    NULL, SCH_RESTART },
+	/* inside Postfix's queue directory: chrooted smtpd and cleanup
+	 * (Debian's default) reach it as unix:portero/portero.sock */
+	{ "milter.socket", SCH_STRING,
+	    "unix:/var/spool/postfix/portero/portero.sock", 0, 0, NULL,
+	    SCH_RESTART },
 	{ "milter.socket_mode", SCH_MODE, "0660", 0, 0, NULL, SCH_RESTART },
 	{ "milter.user", SCH_STRING, "portero", 0, 0, NULL, SCH_RESTART },
 	{ "milter.group", SCH_STRING, "postfix", 0, 0, NULL, SCH_RESTART },
 	{ "milter.pidfile", SCH_STRING, "/run/portero/portero.pid", 0, 0,
 	    NULL, SCH_RESTART },
-	{ "milter.timeout", SCH_DURATION, "30s", 1, 3600, NULL, 0 },
+	/* libmilter's wait for the MTA's next command: an SMTP client may
+	 * idle up to smtpd_timeout (300 s) between commands */
+	{ "milter.timeout", SCH_DURATION, "10m", 1, 7200, NULL, 0 },
 	{ "milter.backlog", SCH_INT, "128", 1, 65535, NULL, SCH_RESTART },
 	{ "milter.max_connections", SCH_INT, "1000", 1, 100000, NULL, 0 },
-	{ "milter.shutdown_timeout", SCH_DURATION, "15s", 0, 600, NULL, 0 },
+	{ "milter.shutdown_timeout", SCH_DURATION, "15s", 0, 600, NULL,
+	    SCH_RESTART },
 
 	{ "log", SCH_GROUP, NULL, 0, 0, NULL, 0 },
 	{ "log.level", SCH_ENUM, "info", 0, 0,
@@ -101,7 +108,8 @@ static const struct sch_key schema[] = {
 	    SCH_RESTART },
 
 	{ "networks", SCH_GROUP, NULL, 0, 0, NULL, 0 },
-	{ "networks.internal", SCH_CIDRLIST, "", 0, 0, NULL, 0 },
+	{ "networks.internal", SCH_CIDRLIST, "127.0.0.0/8 ::1/128", 0, 0,
+	    NULL, 0 },
 
 	{ "whitelist", SCH_GROUP, NULL, 0, 0, NULL, 0 },
 	{ "whitelist.clients", SCH_CIDRLIST, "", 0, 0, NULL, 0 },
@@ -116,7 +124,7 @@ static const struct sch_key schema[] = {
 	{ "blacklist.senders", SCH_STRLIST, "", 0, 0, NULL, 0 },
 	{ "blacklist.recipients", SCH_STRLIST, "", 0, 0, NULL, 0 },
 
-	MODULE("geoip"),
+	MODULE("geoip", "accept"),
 	{ "geoip.database", SCH_FILE, "", 0, 0, NULL, 0 },
 	{ "geoip.scores", SCH_GROUP, NULL, 0, 0, NULL, 0 },
 	{ "geoip.scores.*", SCH_FLOAT, "0", SCORE, NULL, 0 },
@@ -125,6 +133,7 @@ static const struct sch_key schema[] = {
 	{ "dnsbl.[].zone", SCH_STRING, "", 0, 0, NULL, 0 },
 	{ "dnsbl.[].score", SCH_FLOAT, "0", SCORE, NULL, 0 },
 	{ "dnsbl.[].dry_run", SCH_BOOL, "false", 0, 0, NULL, 0 },
+	{ "dnsbl.[].on_error", SCH_ENUM, "accept", 0, 0, ONERR, 0 },
 	{ "dnsbl.[].codes", SCH_GROUPLIST, NULL, 0, 0, NULL, 0 },
 	{ "dnsbl.[].codes.[].code", SCH_STRING, "", 0, 0, NULL, 0 },
 	{ "dnsbl.[].codes.[].score", SCH_FLOAT, "0", SCORE, NULL, 0 },
@@ -132,14 +141,17 @@ static const struct sch_key schema[] = {
 	{ "dnswl.[].zone", SCH_STRING, "", 0, 0, NULL, 0 },
 	{ "dnswl.[].score", SCH_FLOAT, "0", SCORE, NULL, 0 },
 	{ "dnswl.[].whitelist", SCH_BOOL, "false", 0, 0, NULL, 0 },
+	{ "dnswl.[].on_error", SCH_ENUM, "accept", 0, 0, ONERR, 0 },
 
-	MODULE("rdns"),
+	MODULE("rdns", "accept"),
 	{ "rdns.missing", SCH_FLOAT, "1.5", SCORE, NULL, 0 },
 	{ "rdns.mismatch", SCH_FLOAT, "1.0", SCORE, NULL, 0 },
 	{ "rdns.generic", SCH_FLOAT, "1.0", SCORE, NULL, 0 },
-	{ "rdns.generic_patterns", SCH_STRLIST, "", 0, 0, NULL, 0 },
+	{ "rdns.generic_patterns", SCH_STRLIST,
+	    "(^|[.-])(dsl|dyn|dynamic|dhcp|pool|cable|ppp|customer|"
+	    "residential)[0-9]*[.-]", 0, 0, NULL, 0 },
 
-	MODULE("helo"),
+	MODULE("helo", "tempfail"),
 	{ "helo.invalid", SCH_FLOAT, "1.0", SCORE, NULL, 0 },
 	{ "helo.non_fqdn", SCH_FLOAT, "1.0", SCORE, NULL, 0 },
 	{ "helo.bare_ip", SCH_FLOAT, "1.0", SCORE, NULL, 0 },
@@ -148,12 +160,12 @@ static const struct sch_key schema[] = {
 	{ "helo.ours_action", SCH_ENUM, "score", 0, 0, "score|reject", 0 },
 	{ "helo.our_names", SCH_STRLIST, "", 0, 0, NULL, 0 },
 
-	MODULE("sender"),
+	MODULE("sender", "tempfail"),
 	{ "sender.invalid", SCH_FLOAT, "2.0", SCORE, NULL, 0 },
 	{ "sender.non_fqdn", SCH_FLOAT, "2.0", SCORE, NULL, 0 },
 	{ "sender.unknown_domain", SCH_FLOAT, "2.0", SCORE, NULL, 0 },
 
-	MODULE("spf"),
+	MODULE("spf", "tempfail"),
 	{ "spf.fail_action", SCH_ENUM, "reject", 0, 0, "reject|score", 0 },
 	{ "spf.fail_score", SCH_FLOAT, "5.0", SCORE, NULL, 0 },
 	{ "spf.softfail_score", SCH_FLOAT, "2.5", SCORE, NULL, 0 },
@@ -161,7 +173,7 @@ static const struct sch_key schema[] = {
 	{ "spf.none_score", SCH_FLOAT, "0.5", SCORE, NULL, 0 },
 	{ "spf.permerror_score", SCH_FLOAT, "1.0", SCORE, NULL, 0 },
 
-	MODULE("callout"),
+	MODULE("callout", "tempfail"),
 	{ "callout.domains", SCH_GROUPLIST, NULL, 0, 0, NULL, 0 },
 	{ "callout.domains.[].domain", SCH_STRING, "", 0, 0, NULL, 0 },
 	{ "callout.domains.[].host", SCH_STRING, "", 0, 0, NULL, 0 },
@@ -170,7 +182,7 @@ static const struct sch_key schema[] = {
 	{ "callout.negative_ttl", SCH_DURATION, "3d", 0, DMAX, NULL, 0 },
 	{ "callout.timeout", SCH_DURATION, "10s", 1, 25, NULL, 0 },
 
-	MODULE("greylist"),
+	MODULE("greylist", "accept"),
 	{ "greylist.mode", SCH_ENUM, "selective", 0, 0, "selective|always",
 	    0 },
 	{ "greylist.delay", SCH_DURATION, "5m", 0, DMAX, NULL, 0 },
@@ -185,30 +197,31 @@ static const struct sch_key schema[] = {
 	{ "thresholds.reject", SCH_FLOAT, "10.0", SCORE, NULL, 0 },
 	{ "thresholds.dry_run", SCH_BOOL, "false", 0, 0, NULL, 0 },
 
-	MODULE("antivirus"),
+	MODULE("antivirus", "tempfail"),
 	{ "antivirus.database", SCH_DIR, "/var/lib/clamav", 0, 0, NULL, 0 },
 	{ "antivirus.on_infected", SCH_ENUM, "reject", 0, 0, ACTIONS, 0 },
 	{ "antivirus.scan_limit_action", SCH_ENUM, "tempfail", 0, 0,
 	    "tempfail|accept|tag", 0 },
 
-	MODULE("content"),
+	MODULE("content", "tempfail"),
 	{ "content.max_size", SCH_SIZE, "50M", 1024, SMAX, NULL, 0 },
 	{ "content.memory_limit", SCH_SIZE, "1M", 0, SMAX, NULL, 0 },
 	{ "content.header_checks", SCH_FILE, "", 0, 0, NULL, 0 },
 	{ "content.mime_header_checks", SCH_FILE, "", 0, 0, NULL, 0 },
 	{ "content.nested_header_checks", SCH_FILE, "", 0, 0, NULL, 0 },
 	{ "content.body_checks", SCH_FILE, "", 0, 0, NULL, 0 },
-	{ "content.blocked_extensions", SCH_STRLIST, "", 0, 0, NULL, 0 },
+	{ "content.blocked_extensions", SCH_STRLIST, "exe scr pif com bat "
+	    "cmd vbs vbe js jse wsf wsh hta cpl msi lnk", 0, 0, NULL, 0 },
 	{ "content.gtube", SCH_BOOL, "true", 0, 0, NULL, 0 },
 
-	MODULE("spam"),
+	MODULE("spam", "tempfail"),
 	{ "spam.tag_level", SCH_FLOAT, "1.0", SCORE, NULL, 0 },
 	{ "spam.tag2_level", SCH_FLOAT, "5.0", SCORE, NULL, 0 },
 	{ "spam.kill_level", SCH_FLOAT, "15.0", SCORE, NULL, 0 },
 	{ "spam.subject_tag", SCH_STRING, "***SPAM*** ", 0, 0, NULL, 0 },
 	{ "spam.kill_action", SCH_ENUM, "reject", 0, 0, ACTIONS, 0 },
 
-	MODULE("dkim"),
+	MODULE("dkim", "accept"),
 	{ "dkim.sign_for", SCH_ENUM, "authenticated+internal", 0, 0,
 	    "authenticated+internal|authenticated|internal", 0 },
 	{ "dkim.keys", SCH_GROUPLIST, NULL, 0, 0, NULL, 0 },
@@ -219,10 +232,11 @@ static const struct sch_key schema[] = {
 	    "rsa-sha256|ed25519-sha256", 0 },
 	{ "dkim.canonicalization", SCH_ENUM, "relaxed/relaxed", 0, 0,
 	    "relaxed/relaxed|relaxed/simple|simple/relaxed|simple/simple", 0 },
-	{ "dkim.oversign", SCH_STRLIST, "", 0, 0, NULL, 0 },
+	{ "dkim.oversign", SCH_STRLIST, "From", 0, 0, NULL, 0 },
 
 	{ "outbound", SCH_GROUP, NULL, 0, 0, NULL, 0 },
-	{ "outbound.strip_headers", SCH_STRLIST, "", 0, 0, NULL, 0 },
+	{ "outbound.strip_headers", SCH_STRLIST, "Received X-Originating-IP "
+	    "X-Mailer X-PHP-Originating-Script", 0, 0, NULL, 0 },
 
 	{ "metrics", SCH_GROUP, NULL, 0, 0, NULL, 0 },
 	{ "metrics.listen", SCH_STRING, "", 0, 0, NULL, SCH_RESTART },

@@ -26,6 +26,12 @@ static const struct check_ops check_spam = { "spam", "spam", 0, 0, 0, NULL,
     NULL, NULL };
 static const struct check_ops check_dkim = { "dkim", "dkim", 0, 0, 0, NULL,
     NULL, NULL };
+static const struct check_ops check_dnsbl = { "dnsbl", "dnsbl", 0, 0, 0,
+    NULL, NULL, NULL };
+static const struct check_ops check_dnswl = { "dnswl", "dnswl", 0, 0, 0,
+    NULL, NULL, NULL };
+static const struct check_ops check_outbound = { "outbound", "outbound", 0,
+    0, 0, NULL, NULL, NULL };
 
 /*
  * Order matters: the whitelist marks exempt clients, senders and
@@ -35,6 +41,8 @@ static const struct check_ops check_dkim = { "dkim", "dkim", 0, 0, 0, NULL,
 const struct check_ops *const check_table[] = {
 	&check_whitelist,
 	&check_blacklist,
+	&check_dnswl,
+	&check_dnsbl,
 	&check_geoip,
 	&check_rdns,
 	&check_helo,
@@ -45,6 +53,7 @@ const struct check_ops *const check_table[] = {
 	&check_antivirus,
 	&check_content,
 	&check_spam,
+	&check_outbound,
 	&check_dkim,
 	NULL
 };

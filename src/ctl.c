@@ -97,6 +97,7 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 		{ "auth", required_argument, NULL, 'u' },
 		{ "queue-id", required_argument, NULL, 'q' },
 		{ "no-store", no_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char		*client = "192.0.2.1", *name = NULL;
@@ -116,8 +117,11 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 	int			 ch, accepted = 0;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'c':
+			cfgpath = optarg;
+			break;
 		case 'a':
 			client = *optarg != '\0' ? optarg : NULL;
 			break;
@@ -186,12 +190,13 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 		char *r = arena_printf(ar, rcpts[i][0] == '<' ? "%s" : "<%s>",
 		    rcpts[i]);
 
-		if (i == 0)
-			msg_set_queue_id(c->msg, qid);
 		pipeline_rcpt(c, r != NULL ? r : "", &v);
-		if (v.action == ACT_CONTINUE)
-			accepted++;
-		else if (v.action == ACT_REJECT)
+		if (v.action == ACT_CONTINUE) {
+			/* like Postfix: a queue id from the first accepted
+			 * recipient on */
+			if (accepted++ == 0)
+				msg_set_queue_id(c->msg, qid);
+		} else if (v.action == ACT_REJECT || v.action == ACT_TEMPFAIL)
 			v = verdict_continue;	/* next recipient */
 	}
 	if (accepted > 0 && !stop(c, &v) && c->msg != NULL) {

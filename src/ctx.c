@@ -138,7 +138,7 @@ txn_score(struct txn *t, const char *detail, int32_t points)
 	r->detail = detail;
 	r->points = points;
 	r->stage = t->stage;
-	r->dry = t->check->dry_run;
+	r->dry = t->check->module_dry_run;
 	head = t->msg != NULL ? &t->msg->reasons : &t->conn->reasons;
 	while (*head != NULL)
 		head = &(*head)->next;

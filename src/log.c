@@ -8,8 +8,10 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -22,6 +24,8 @@
 #define RCPTS_MAX	2048	/* bytes of the recipient list */
 
 static atomic_int	 cur_level = LOG_INFO;
+static atomic_int	 level_forced;	/* -d given: reloads keep it */
+static int		 journal;	/* stderr is the systemd journal */
 static int		 use_stderr = 1;
 static char		 ident[32] = "portero";
 static void		(*decision_sink)(const char *);
@@ -49,7 +53,7 @@ log_level_parse(const char *s)
 	for (i = 0; i < NELEM(levels); i++)
 		if (strcmp(levels[i].name, s) == 0)
 			return levels[i].value;
-	return LOG_INFO;
+	return -1;
 }
 
 int
@@ -63,11 +67,27 @@ log_facility_parse(const char *s)
 	return LOG_MAIL;
 }
 
+/* systemd sets JOURNAL_STREAM to "dev:inode" of the stream it gave us. */
+static int
+stderr_is_journal(void)
+{
+	const char		*js = getenv("JOURNAL_STREAM");
+	struct stat		 st;
+	unsigned long long	 dev, ino;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) != 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
 void
 log_open(const char *id, int facility, int to_stderr)
 {
 	(void)str_copy(ident, id, sizeof(ident));
 	use_stderr = to_stderr;
+	journal = to_stderr && stderr_is_journal();
 	if (!to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, facility);
 }
@@ -81,7 +101,15 @@ log_set_decision_sink(void (*fn)(const char *))
 void
 log_set_level(int level)
 {
+	if (level >= 0 && !atomic_load(&level_forced))
+		atomic_store(&cur_level, level);
+}
+
+void
+log_force_level(int level)
+{
 	atomic_store(&cur_level, level);
+	atomic_store(&level_forced, 1);
 }
 
 int
@@ -100,8 +128,11 @@ emit(int level, const char *line)
 		syslog(level, "%s", line);
 		return;
 	}
-	n = snprintf(out, sizeof(out), "%s[%ld]: %s\n", ident, (long)getpid(),
-	    line);
+	if (journal)	/* the journal adds ident and PID itself */
+		n = snprintf(out, sizeof(out), "<%d>%s\n", level, line);
+	else
+		n = snprintf(out, sizeof(out), "%s[%ld]: %s\n", ident,
+		    (long)getpid(), line);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(out)) {

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -47,6 +48,22 @@ fatal(const char *fmt, ...)
 	va_end(ap);
 	log_msg(LOG_ERR, "fatal: %s", buf);
 	exit(1);
+}
+
+/* path made absolute against the starting directory ("" stays ""). */
+static int
+abs_path(const char *path, char *out, size_t len)
+{
+	char	 cwd[PATH_MAX];
+	int	 n;
+
+	if (*path == '\0' || *path == '/')
+		n = snprintf(out, len, "%s", path);
+	else if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return -1;
+	else
+		n = snprintf(out, len, "%s/%s", cwd, path);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
 static void
@@ -120,6 +137,7 @@ int
 main(int argc, char *argv[])
 {
 	const char	*path = DEFAULT_CONFIG, *dlevel = NULL;
+	char		 abspath[PATH_MAX], pidpath[PATH_MAX];
 	struct cfg	*cfg;
 	struct err	 e;
 	sigset_t	 set;
@@ -149,8 +167,16 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 
+	if (dlevel != NULL && log_level_parse(dlevel) < 0) {
+		(void)fprintf(stderr, "portero: -d %s: not one of debug, info, "
+		    "notice, warning, err\n", dlevel);
+		return 2;
+	}
 	log_open("portero", LOG_MAIL, 1);
 	metrics_init();
+	/* reloads and restarts re-read the file after chdir("/") */
+	if (realpath(path, abspath) != NULL)
+		path = abspath;
 	err_clear(&e);
 	cfg = cfg_load(path, &e);
 	if (cfg == NULL) {
@@ -164,15 +190,20 @@ main(int argc, char *argv[])
 	}
 	if (!foreground && !cfg->log.to_stderr)
 		log_open("portero", cfg->log.facility, 0);
-	log_set_level(dlevel != NULL ? log_level_parse(dlevel) :
-	    cfg->log.level);
+	if (dlevel != NULL)
+		log_force_level(log_level_parse(dlevel));
+	else
+		log_set_level(cfg->log.level);
 
 	(void)signal(SIGPIPE, SIG_IGN);
 	if (milter_open(cfg, &e) != 0)
 		fatal("%s", e.msg);
-	if (!foreground && daemon(0, 0) != 0)
+	if (abs_path(cfg->milter.pidfile, pidpath, sizeof(pidpath)) != 0)
+		fatal("milter.pidfile: path too long");
+	/* log.stderr keeps standard error open when detached */
+	if (!foreground && daemon(0, cfg->log.to_stderr) != 0)
 		fatal("daemon: %s", strerror(errno));
-	write_pidfile(cfg->milter.pidfile);
+	write_pidfile(pidpath);
 	drop_privileges(cfg);
 
 	/* block before any fork so the child and its threads inherit it */
@@ -188,8 +219,8 @@ main(int argc, char *argv[])
 	log_msg(LOG_INFO, "portero %s starting (config %s)", PORTERO_VERSION,
 	    path);
 	rc = supervisor_run(cfg, path);
-	if (*cfg->milter.pidfile != '\0')
-		(void)unlink(cfg->milter.pidfile);
+	if (*pidpath != '\0')
+		(void)unlink(pidpath);
 	cfg_release(cfg);
 	cfg_install(NULL);
 	return rc;

@@ -53,8 +53,9 @@ answer(void *cls, struct MHD_Connection *conn, const char *url,
 }
 
 /* "127.0.0.1:9187", "[::1]:9187" or ":9187" (all addresses). */
-static int
-parse_listen(const char *s, struct sockaddr_storage *ss, struct err *e)
+int
+metrics_listen_parse(const char *s, struct sockaddr_storage *ss,
+    struct err *e)
 {
 	const char		*colon = strrchr(s, ':');
 	unsigned long long	 port;
@@ -108,7 +109,7 @@ metrics_http_start(const char *listen, struct err *e)
 
 	if (listen == NULL || *listen == '\0')
 		return 0;
-	if (parse_listen(listen, &ss, e) != 0)
+	if (metrics_listen_parse(listen, &ss, e) != 0)
 		return -1;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;

@@ -209,6 +209,9 @@ cb_connect(SMFICTX *ctx, char *hostname, struct sockaddr *sa)
 		c->client_addr = ap != NULL ? arena_strdup(c->arena, ap) : "";
 		if (c->client_addr == NULL)
 			c->client_addr = "";
+		if (hostname != NULL && *hostname != '[')
+			c->client_name = arena_strndup(c->arena, hostname,
+			    strnlen(hostname, 255));
 		verdict_set(&v, ACT_TEMPFAIL, "451", "4.3.2",
 		    "Too many connections to the mail filter, try again later",
 		    "max_connections");

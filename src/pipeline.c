@@ -80,6 +80,17 @@ inbound_exempt(const struct txn *t)
 	    (t->rcpt != NULL && t->rcpt->whitelisted);
 }
 
+/*
+ * Held verdicts are waived only for a whitelisted recipient (postmaster)
+ * or an outbound session: a whitelisted sender address, which anyone can
+ * forge, does not lift a refusal of the client.
+ */
+static int
+held_exempt(const struct txn *t)
+{
+	return t->conn->outbound || (t->rcpt != NULL && t->rcpt->whitelisted);
+}
+
 static void
 remember_would(struct txn *t, const struct verdict *v)
 {
@@ -123,13 +134,13 @@ run_stage(struct txn *t, enum stage st, struct verdict *out)
 
 		if (!(ci->ops->stages & STAGE_BIT(st)))
 			continue;
-		if ((ci->ops->flags & CHECK_INBOUND) && inbound_exempt(t))
-			continue;
 		if (st == STAGE_RCPT && (ci->ops->flags & CHECK_INBOUND) &&
-		    (h = held(t)) != NULL) {
+		    !held_exempt(t) && (h = held(t)) != NULL) {
 			*out = *h;
 			break;
 		}
+		if ((ci->ops->flags & CHECK_INBOUND) && inbound_exempt(t))
+			continue;
 		t->check = ci;
 		t->verdict = verdict_continue;
 		t->error = NULL;
@@ -160,8 +171,8 @@ run_stage(struct txn *t, enum stage st, struct verdict *out)
 		*out = t->verdict;
 		break;
 	}
-	if (st == STAGE_RCPT && out->action == ACT_CONTINUE && !inbound_exempt(t)
-	    && (h = held(t)) != NULL)
+	if (st == STAGE_RCPT && out->action == ACT_CONTINUE &&
+	    !held_exempt(t) && (h = held(t)) != NULL)
 		*out = *h;
 	metrics_observe(M.stage_seconds, stage_name(st),
 	    (double)(now_ms() - t0) / 1000.0);

@@ -26,7 +26,14 @@ expect_t() {
 
 D=tests/data/conf
 expect_t "-t accepts a minimal config" $D/good-minimal.conf 0 "is valid"
-expect_t "-t accepts the sample config" conf/portero.conf 0 "is valid"
+# the sample names the portero user that the package creates (sysusers);
+# on a test machine without it, check a copy that runs as nobody
+sample=conf/portero.conf
+if ! id portero >/dev/null 2>&1; then
+	sed 's/^\( *user *= *\)"portero"/\1"nobody"/' conf/portero.conf >"$T/sample.conf"
+	sample=$T/sample.conf
+fi
+expect_t "-t accepts the sample config" "$sample" 0 "is valid"
 expect_t "-t accepts the dev config" conf/portero-dev.conf 0 "is valid"
 expect_t "-t names an unknown setting" $D/bad-unknown.conf 1 \
     "bad-unknown.conf:4: setting 'milter.time_out': unknown setting"
@@ -44,6 +51,27 @@ expect_t "-t reports a missing config file" /nonexistent/portero.conf 1 \
 if "$B/portero" -V | grep -qE '^portero [0-9]+\.[0-9]+'; then ok "-V prints the version"; else nok "-V prints the version"; fi
 "$B/portero" -x >/dev/null 2>&1; rc=$?
 if [ $rc = 2 ]; then ok "bad option exits 2"; else nok "bad option exits 2" "rc=$rc"; fi
+
+"$B/portero" -d loud -t -c $D/good-minimal.conf >"$T/d.out" 2>&1; rc=$?
+if [ $rc = 2 ] && grep -q "not one of debug" "$T/d.out"; then ok "-d with an unknown level is a usage error"; else nok "-d with an unknown level is a usage error" "rc=$rc" "$(cat "$T/d.out")"; fi
+
+# make install lays out binaries, man pages, config and systemd files
+if make -s install O="$B" DESTDIR="$T/inst" PREFIX=/usr >"$T/inst.out" 2>&1 &&
+    [ -x "$T/inst/usr/sbin/portero" ] && [ -x "$T/inst/usr/sbin/portero-ctl" ] &&
+    [ -f "$T/inst/usr/share/man/man8/portero.8" ] &&
+    [ -f "$T/inst/usr/share/man/man5/portero.conf.5" ] &&
+    [ -f "$T/inst/usr/share/man/man8/portero-ctl.8" ] &&
+    [ -f "$T/inst/etc/portero/portero.conf" ] &&
+    grep -q '^ExecStart=/usr/sbin/portero -f' "$T/inst/usr/lib/systemd/system/portero.service" &&
+    [ -f "$T/inst/usr/lib/tmpfiles.d/portero.conf" ]; then
+	ok "make install DESTDIR PREFIX"
+else
+	nok "make install DESTDIR PREFIX" "$(cat "$T/inst.out")" "$(find "$T/inst" -type f)"
+fi
+for m in man/portero.8 man/portero.conf.5 man/portero-ctl.8; do
+	w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$m" 2>&1 >/dev/null)
+	if [ -z "$w" ]; then ok "$m renders without warnings"; else nok "$m renders without warnings" "$w"; fi
+done
 
 # portero-ctl test
 cat >"$T/t.conf" <<'CONF'
@@ -86,6 +114,14 @@ expect_ctl "ctl test: authenticated is outbound" \
     --client 203.0.113.5 --helo laptop --auth alice --from alice@corp.example --rcpt x@example.org
 expect_ctl "ctl test: queue id" '^Q1234567890ab: ' --queue-id Q1234567890ab --rcpt b@corp.example
 
+out=$("$B/portero-ctl" test -c "$T/t.conf" --rcpt b@corp.example --queue-id QX123 <"$T/m.eml" 2>&1); rc=$?
+if [ $rc = 0 ] && grep -q "^QX123: .*verdict=accept" <<<"$out"; then ok "ctl test takes -c after the command"; else nok "ctl test takes -c after the command" "rc=$rc $out"; fi
+out=$("$B/portero-ctl" -c "$T/t.conf" test --client 203.0.113.9 --helo mx.example.test --from a@example.com --queue-id QZ123 --rcpt b@corp.example --rcpt postmaster@corp.example <"$T/m.eml" 2>&1); rc=$?
+if grep -q "^NOQUEUE: .*rcpt=<b@corp.example> verdict=reject" <<<"$out" && grep -q "^QZ123: .*rcpt=<postmaster@corp.example> verdict=accept" <<<"$out"; then
+	ok "ctl test: NOQUEUE before the first accepted recipient, like Postfix"
+else
+	nok "ctl test: NOQUEUE before the first accepted recipient, like Postfix" "$out"
+fi
 out=$("$B/portero-ctl" -c "$T/t.conf" test <"$T/m.eml" 2>&1); rc=$?
 if [ $rc = 2 ] && grep -q usage <<<"$out"; then ok "ctl test without --rcpt is a usage error"; else nok "ctl test without --rcpt is a usage error" "rc=$rc"; fi
 out=$("$B/portero-ctl" -c /nonexistent.conf test --rcpt a@b.example <"$T/m.eml" 2>&1); rc=$?

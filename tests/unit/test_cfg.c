@@ -79,6 +79,15 @@ test_bad(void **st)
 		{ "content = { max_size = \"1T\"; };", "not a size" },
 		{ "spam = { kill_action = \"bounce\"; };", "not one of" },
 		{ "@include \"/nonexistent.conf\"", "" },
+		{ "milter = {\n user = \"no-such-user-x\"; };", ":2: setting "
+		    "'milter.user': no such user 'no-such-user-x'" },
+		{ "milter = { group = \"no-such-group-x\"; };",
+		    "'milter.group': no such group" },
+		{ "metrics = { listen = \"localhost\"; };",
+		    ":1: setting 'metrics.listen': metrics.listen 'localhost' "
+		    "is not host:port" },
+		{ "metrics = { listen = \"127.0.0.1:99999\"; };",
+		    "'metrics.listen'" },
 	};
 	struct err	 e;
 	struct cfg	*c;
@@ -107,13 +116,35 @@ test_defaults(void **st)
 
 	(void)st;
 	assert_non_null(c);
-	assert_string_equal(c->milter.socket, "unix:/run/portero/portero.sock");
+	assert_string_equal(c->milter.socket,
+	    "unix:/var/spool/postfix/portero/portero.sock");
 	assert_int_equal(c->milter.socket_mode, 0660);
-	assert_int_equal(c->milter.timeout, 30);
+	assert_int_equal(c->milter.timeout, 600);
 	assert_int_equal(c->milter.max_connections, 1000);
 	assert_int_equal(c->thresholds.reject, 1000);
 	assert_int_equal(c->thresholds.greylist, 400);
 	assert_string_equal(c->metrics_listen, "");
+	/* list defaults come from the schema */
+	assert_int_equal(c->internal.n, 2);
+	{
+		struct strlist	 l;
+		struct ipaddr	 a;
+
+		assert_int_equal(ipaddr_parse("127.0.0.1", &a), RC_OK);
+		assert_true(cidr_list_match(&c->internal, &a));
+		assert_int_equal(ipaddr_parse("::1", &a), RC_OK);
+		assert_true(cidr_list_match(&c->internal, &a));
+		assert_int_equal(cv_strlist(NULL, "dkim.oversign", &l, &e),
+		    RC_OK);
+		assert_int_equal(l.n, 1);
+		assert_string_equal(l.v[0], "From");
+		strlist_free(&l);
+		assert_int_equal(cv_strlist(NULL, "content.blocked_extensions",
+		    &l, &e), RC_OK);
+		assert_int_equal(l.n, 16);
+		assert_string_equal(l.v[15], "lnk");
+		strlist_free(&l);
+	}
 	/* absent groups: modules off; whitelist/blacklist/helo not set up */
 	assert_int_equal(c->nchecks, 0);
 	cfg_release(c);
