@@ -31,6 +31,9 @@ enum rc	buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 enum rc	buf_vprintf(struct buf *, const char *, va_list)
 	    __attribute__((format(printf, 2, 0)));
+/* Ends the content with mark, dropping bytes at the end if it is full:
+ * for text cut at the maximum that must say so. */
+void	buf_mark_cut(struct buf *, const char *mark);
 /* Content as a C string ("" for an empty buffer); valid until next change. */
 const char *buf_str(const struct buf *);
 

@@ -122,3 +122,16 @@ buf_str(const struct buf *b)
 {
 	return b->data != NULL ? b->data : "";
 }
+
+void
+buf_mark_cut(struct buf *b, const char *mark)
+{
+	size_t	 ml = strlen(mark);
+
+	if (ml > b->max)
+		return;
+	if (b->len > b->max - ml)
+		b->len = b->max - ml;
+	if (buf_append(b, mark, ml) != RC_OK && b->data != NULL)
+		b->data[b->len] = '\0';
+}

@@ -20,6 +20,7 @@ ipaddr_parse(const char *s, struct ipaddr *a)
 	char		 tmp[INET6_ADDRSTRLEN + 8];
 	size_t		 n;
 	struct in_addr	 in4;
+	int		 tagged = 0;
 
 	if (s == NULL)
 		return RC_INVAL;
@@ -31,13 +32,14 @@ ipaddr_parse(const char *s, struct ipaddr *a)
 	if (n >= 5 && strncasecmp(s, "IPv6:", 5) == 0) {
 		s += 5;
 		n -= 5;
+		tagged = 1;	/* RFC 5321: an IPv6 address must follow */
 	}
 	if (n == 0 || n >= sizeof(tmp))
 		return RC_INVAL;
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';
 	memset(a, 0, sizeof(*a));
-	if (inet_pton(AF_INET, tmp, &in4) == 1) {
+	if (!tagged && inet_pton(AF_INET, tmp, &in4) == 1) {
 		memcpy(a->b, v4mapped, sizeof(v4mapped));
 		memcpy(a->b + 12, &in4, 4);
 		a->v4 = 1;
@@ -100,7 +102,9 @@ cidr_parse(const char *s, struct cidr *c, struct err *e)
 	}
 	memcpy(host, s, n);
 	host[n] = '\0';
-	if (ipaddr_parse(host, &c->addr) != RC_OK) {
+	/* plain addresses only: no brackets or IPv6: tag in a network */
+	if (strpbrk(host, "[]") != NULL || strncasecmp(host, "IPv6:", 5) == 0 ||
+	    ipaddr_parse(host, &c->addr) != RC_OK) {
 		err_set(e, "'%s' is not an IPv4 or IPv6 network", s);
 		return RC_INVAL;
 	}

@@ -346,7 +346,7 @@ log_decision(const struct conn_ctx *c, const struct msg_ctx *m,
 
 	buf_init(&b, LINE_MAX_LEN - 16);
 	if (decision_format(&b, c, m, only, v) != RC_OK)
-		(void)buf_puts(&b, " ...");	/* cut at the line limit */
+		buf_mark_cut(&b, " ...");	/* cut at the line limit */
 	if (b.data != NULL && decision_sink != NULL)
 		decision_sink(b.data);
 	else if (b.data != NULL)

@@ -21,6 +21,8 @@ test_parse(void **st)
 		{ "192.0.2", 0, 0, NULL }, { "192.0.2.256", 0, 0, NULL },
 		{ "", 0, 0, NULL }, { "[]", 0, 0, NULL },
 		{ "example.org", 0, 0, NULL }, { "1.2.3.4 ", 0, 0, NULL },
+		{ "IPv6:192.0.2.1", 0, 0, NULL },	/* found by fuzzing */
+		{ "[IPv6:192.0.2.1]", 0, 0, NULL },
 	};
 	struct ipaddr	 a;
 	char		 buf[64];
@@ -80,7 +82,8 @@ test_bad_cidr(void **st)
 {
 	static const char *bad[] = { "192.0.2.0/33", "2001:db8::/129",
 	    "192.0.2.0/", "/24", "192.0.2.0/2a", "300.0.0.0/8", "foo/8",
-	    "192.0.2.0/-1" };
+	    "192.0.2.0/-1", "IPv6:192.0.2.1/32", "[192.0.2.0]/24",
+	    "IPv6:2001:db8::/32" };
 	struct cidr	 c;
 	struct err	 e;
 	size_t		 i;
