@@ -387,8 +387,9 @@ compile_checks(struct cfg *c, const config_t *cf, struct err *e)
 
 		if (ops->group != NULL) {
 			g = config_lookup(cf, ops->group);
-			if (g == NULL)
-				continue;	/* absent group: module off */
+			if (g == NULL || (config_setting_is_list(g) &&
+			    config_setting_length(g) == 0))
+				continue;	/* absent or empty: off */
 			if (!group_bool(g, "enabled", 1))
 				continue;
 		} else
@@ -516,6 +517,8 @@ cfg_restart_diff(const struct cfg *a, const struct cfg *b)
 		return "milter.pidfile";
 	if (a->milter.backlog != b->milter.backlog)
 		return "milter.backlog";
+	if (a->milter.timeout != b->milter.timeout)
+		return "milter.timeout";
 	if (a->milter.shutdown_timeout != b->milter.shutdown_timeout)
 		return "milter.shutdown_timeout";
 	if (a->log.facility != b->log.facility)

@@ -74,7 +74,7 @@ static const struct sch_key schema[] = {
 	    NULL, SCH_RESTART },
 	/* libmilter's wait for the MTA's next command: an SMTP client may
 	 * idle up to smtpd_timeout (300 s) between commands */
-	{ "milter.timeout", SCH_DURATION, "10m", 1, 7200, NULL, 0 },
+	{ "milter.timeout", SCH_DURATION, "10m", 1, 7200, NULL, SCH_RESTART },
 	{ "milter.backlog", SCH_INT, "128", 1, 65535, NULL, SCH_RESTART },
 	{ "milter.max_connections", SCH_INT, "1000", 1, 100000, NULL, 0 },
 	{ "milter.shutdown_timeout", SCH_DURATION, "15s", 0, 600, NULL,

@@ -30,7 +30,7 @@ static void
 usage(void)
 {
 	(void)fprintf(stderr,
-	    "usage: portero-ctl [-c FILE] test [--client IP] "
+	    "usage: portero-ctl [-c FILE] test [-c FILE] [--client IP] "
 	    "[--client-name NAME]\n"
 	    "           [--helo NAME] [--from ADDR] --rcpt ADDR "
 	    "[--rcpt ADDR]...\n"
