@@ -4,6 +4,7 @@
  * Allocation failures are remembered in txn->nomem so the pipeline can
  * answer tempfail instead of losing a reason silently.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,10 +15,12 @@
 
 #include "cfg.h"
 #include "ctx.h"
+#include "log.h"
 #include "util.h"
 
 #define CONN_ARENA_LIMIT	(1u << 20)	/* bytes per connection */
 #define MSG_ARENA_LIMIT		(32u << 20)	/* bytes per message */
+#define QID_MAX			64		/* bytes of a queue id */
 
 static atomic_uint_fast32_t conn_seq;
 static pthread_once_t conn_seq_once = PTHREAD_ONCE_INIT;
@@ -105,14 +108,32 @@ msg_ctx_free(struct msg_ctx *m)
 	free(m);
 }
 
+/*
+ * Postfix queue ids are [0-9A-Za-z] (long ones included); anything else
+ * in the macro is kept escaped, so it can never forge a log line.
+ */
 void
 msg_set_queue_id(struct msg_ctx *m, const char *qid)
 {
-	char	*p;
+	struct buf	 b;
+	size_t		 i;
+	int		 plain = 1;
+	char		*p;
 
 	if (qid == NULL || *qid == '\0' || strcmp(m->queue_id, qid) == 0)
 		return;
-	p = arena_strndup(m->arena, qid, strnlen(qid, 64));
+	for (i = 0; qid[i] != '\0' && plain; i++)
+		plain = isalnum((unsigned char)qid[i]) && i < QID_MAX;
+	if (plain) {
+		p = arena_strdup(m->arena, qid);
+	} else {
+		/* escaped and cut: at most QID_MAX bytes in the log */
+		buf_init(&b, QID_MAX);
+		if (log_escape(&b, qid, QID_MAX) != RC_OK)
+			buf_mark_cut(&b, "...");
+		p = arena_strdup(m->arena, buf_str(&b));
+		buf_free(&b);
+	}
 	if (p != NULL)
 		m->queue_id = p;
 }

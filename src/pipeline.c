@@ -345,6 +345,7 @@ pipeline_rcpt(struct conn_ctx *c, const char *raw, struct verdict *out)
 {
 	struct msg_ctx		*m = c->msg;
 	struct rcpt		*r;
+	struct reason		**mark;
 	struct txn		 t;
 	const char		*why;
 	enum addr_status	 st;
@@ -368,6 +369,9 @@ pipeline_rcpt(struct conn_ctx *c, const char *raw, struct verdict *out)
 	}
 	if (st != ADDR_OK)
 		r->addr.addr = NULL;
+	/* what this recipient's checks add goes after here */
+	for (mark = &m->reasons; *mark != NULL; mark = &(*mark)->next)
+		;
 	txn_init(&t, c);
 	t.rcpt = r;
 	run_stage(&t, STAGE_RCPT, out);
@@ -375,6 +379,7 @@ pipeline_rcpt(struct conn_ctx *c, const char *raw, struct verdict *out)
 	if (out->action != ACT_CONTINUE && out->action != ACT_ACCEPT) {
 		log_decision(c, m, r, out);
 		count_decision(out);
+		*mark = NULL;	/* a refused recipient leaves no trace */
 		return;
 	}
 	*m->rcpt_tail = r;

@@ -21,6 +21,7 @@ E2E_POSTFIX_BIN=${E2E_POSTFIX_BIN:-/usr/sbin}
 E2E_TESTNUM=0
 E2E_FAILED=0
 E2E_PIDS=()
+E2E_AT_EXIT=()
 E2E_PF_DIR=
 E2E_PF_MASTER=
 E2E_LAST_TRANSCRIPT=
@@ -66,11 +67,22 @@ e2e_need_root() {
     [ "$(id -u)" = 0 ] || e2e_skip_all "needs root (private Postfix instance)"
 }
 
+# e2e_at_exit CMD...: run CMD (eval'd) at cleanup, before anything is
+# stopped (e.g. dump the milter's log when a test failed: check E2E_FAILED).
+# Test scripts must not replace the EXIT trap; use this instead.
+e2e_at_exit() {
+    E2E_AT_EXIT+=("$*")
+}
+
 # e2e_cleanup: stop Postfix and every background process, remove $E2E_DIR.
 # Installed as the EXIT trap by e2e_init; safe to call more than once.
 e2e_cleanup() {
-    local rc=$?
+    local rc=$? c
     trap - EXIT
+    for c in "${E2E_AT_EXIT[@]}"; do
+        eval "$c"
+    done
+    E2E_AT_EXIT=()
     if [ -n "$E2E_PF_MASTER" ]; then
         if [ "$E2E_FAILED" -gt 0 ] && [ -n "$E2E_PF_DIR" ] && [ -s "$E2E_PF_DIR/maillog" ]; then
             echo "# --- last lines of $E2E_PF_DIR/maillog ---"
@@ -165,6 +177,20 @@ e2e_wait_file() {
     local f=$1 timeout=${2:-10} pid=$3 i
     for ((i = 0; i < timeout * 20; i++)); do
         [ -s "$f" ] && return 0
+        if [ -n "$pid" ] && ! e2e_alive "$pid"; then
+            return 1
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# e2e_wait_socket PATH [TIMEOUT=10] [PID]: wait until PATH is a unix socket
+# (e.g. the milter's), failing early if PID dies.
+e2e_wait_socket() {
+    local path=$1 timeout=${2:-10} pid=$3 i
+    for ((i = 0; i < timeout * 20; i++)); do
+        [ -S "$path" ] && return 0
         if [ -n "$pid" ] && ! e2e_alive "$pid"; then
             return 1
         fi
@@ -290,7 +316,9 @@ myhostname = gw.portero.test
 mydomain = portero.test
 myorigin = \$myhostname
 inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
+# smtpd listens on 127.0.0.1 only (inet_interfaces), but IPv6 must be
+# enabled or "XCLIENT ADDR=IPV6:2001:db8::7" fails: "501 Bad ADDR syntax"
+inet_protocols = ipv4, ipv6
 mynetworks = 127.0.0.0/8
 mydestination =
 local_recipient_maps =
@@ -389,7 +417,7 @@ EOF
 # postfix/ dir), E2E_PF_CONF (its etc/); sets E2E_PF_MASTER (master PID).
 e2e_postfix_start() {
     local milter=$1; shift
-    local d=$E2E_DIR/postfix attempt port
+    local d=$E2E_DIR/postfix port
     [ -n "$SINK_PORT" ] || { echo "# e2e_postfix_start: start the sink first"; return 1; }
     [ -z "$E2E_PF_MASTER" ] || { echo "# e2e_postfix_start: already running"; return 1; }
     E2E_PF_DIR=$d
@@ -410,13 +438,14 @@ e2e_postfix_start() {
     chmod 755 "$d/etc"
     e2e__pf_mkqueue "$d/queue" "$d/data" || return 1
 
-    for attempt in 1 2 3; do
+    for _ in 1 2 3; do
         port=$(e2e_free_port) || return 1
         e2e__pf_main_cf "$d" "$port" "$milter" >"$d/etc/main.cf"
         e2e__pf_master_cf "$port" >"$d/etc/master.cf"
         if [ $# -gt 0 ]; then
             "$E2E_POSTFIX_BIN/postconf" -c "$d/etc" -e "$@" || return 1
         fi
+        e2e__pf_cool "$d/etc"
         if e2e__pf_run_master "$d/etc" >"$d/start.log" 2>&1; then
             E2E_PF_MASTER=$(tr -d ' \n' <"$d/queue/pid/master.pid" 2>/dev/null)
             SMTP_PORT=$port
@@ -437,6 +466,13 @@ e2e_postfix_start() {
     sed 's/^/#   /' "$d/start.log"
     [ -f "$d/maillog" ] && tail -n 20 "$d/maillog" | sed 's/^/#   /'
     return 1
+}
+
+# Postfix re-reads a main.cf modified less than ~2s ago every 300ms until
+# it is "cool" (dict_load_file: "pausing to let file cool down"), which
+# costs ~2s at every start/reload and in the first daemons. Backdate it.
+e2e__pf_cool() {
+    touch -d "@$(($(date +%s) - 10))" "$1/main.cf" "$1/master.cf"
 }
 
 # create queue_directory and data_directory as postfix-files wants them
@@ -526,10 +562,18 @@ e2e_postfix_reload() {
     if [ $# -gt 0 ]; then
         "$E2E_POSTFIX_BIN/postconf" -c "$E2E_PF_CONF" -e "$@" || return 1
     fi
-    local before
+    e2e__pf_cool "$E2E_PF_CONF"
+    local before old p
     before=$(grep -c 'reload -- version' "$E2E_PF_DIR/maillog" 2>/dev/null)
+    # children of the old generation (an idle smtpd must not take the next
+    # connection with the old settings)
+    old=$(e2e_postfix_pids | grep -vx "$E2E_PF_MASTER")
     "$E2E_POSTFIX_BIN/postfix" -c "$E2E_PF_CONF" reload >/dev/null 2>&1 || return 1
-    e2e_wait_for 10 e2e__log_count_gt 'reload -- version' "${before:-0}"
+    e2e_wait_for 10 e2e__log_count_gt 'reload -- version' "${before:-0}" || return 1
+    for p in $old; do
+        e2e_wait_for 5 eval "! e2e_alive $p" || echo "# old postfix process $p still running"
+    done
+    return 0
 }
 
 e2e__log_count_gt() {
@@ -622,7 +666,7 @@ e2e_log_for() {
 # SMTP client (swaks)
 
 # e2e_send ARGS...: swaks --server 127.0.0.1 --port $SMTP_PORT --timeout 20
-# ARGS...; the transcript goes to $E2E_DIR/swaks.NNN.log (path in
+# ARGS...; the transcript goes to $E2E_DIR/swaks.XXXXXX (path in
 # E2E_LAST_TRANSCRIPT, copied to $E2E_DIR/swaks.last) and is printed as
 # TAP comments unless E2E_QUIET=1. Returns swaks' exit code.
 e2e_send() {
@@ -631,6 +675,7 @@ e2e_send() {
     swaks --server 127.0.0.1 --port "$SMTP_PORT" --timeout 20 "$@" >"$t" 2>&1
     rc=$?
     E2E_LAST_TRANSCRIPT=$t
+    export E2E_LAST_TRANSCRIPT
     cp "$t" "$E2E_DIR/swaks.last"
     if [ "${E2E_QUIET:-0}" != 1 ]; then
         sed 's/^/#   /' "$t"
@@ -651,7 +696,7 @@ e2e_last_reply() {
 # DOT (= end of data, the "queued as" reply), QUIT).
 e2e_reply_to() {
     local want=$1 t=${2:-$E2E_DIR/swaks.last}
-    awk -v want="$(echo "$want" | tr a-z A-Z)" '
+    awk -v want="$(echo "$want" | tr "[:lower:]" "[:upper:]")" '
         BEGIN { verb = "BANNER"; indata = 0 }
         /^ *-> / || /^ *~> / {
             line = $0; sub(/^ *[-~]> /, "", line)
@@ -674,13 +719,16 @@ e2e_last_qid() {
 }
 
 # e2e_xclient_args ADDR [NAME [HELO [LOGIN]]]: swaks options that make
-# Postfix (and the milter) see that client; IPv6 as "IPV6:2001:db8::7".
-# LOGIN makes the session SASL-authenticated ({auth_authen}).
+# Postfix (and the milter) see that client; IPv6 as "IPV6:2001:db8::7",
+# NAME "" or "[UNAVAILABLE]" for no reverse name. HELO is sent both as
+# XCLIENT HELO= and as swaks' EHLO (swaks sends EHLO again after XCLIENT,
+# which would otherwise replace it). LOGIN makes the session
+# SASL-authenticated (milter macro {auth_authen}; same as "--xclient LOGIN=x").
 # Use unquoted: e2e_send $(e2e_xclient_args 203.0.113.7 mx.example.test) ...
 e2e_xclient_args() {
     local out="--xclient-addr $1"
     [ -n "$2" ] && out="$out --xclient-name $2"
-    [ -n "$3" ] && out="$out --xclient-helo $3"
+    [ -n "$3" ] && out="$out --xclient-helo $3 --helo $3"
     [ -n "$4" ] && out="$out --xclient-login $4"
     echo "$out"
 }
@@ -718,15 +766,20 @@ e2e_skip() {
 }
 
 # e2e_check NAME CMD...: ok if CMD exits 0, else not ok with its output.
+# CMD runs in the current shell (not a subshell), so e.g.
+# "e2e_check 'postfix up' e2e_postfix_start ''" keeps the variables it sets.
 e2e_check() {
-    local name=$1 out rc; shift
-    out=$("$@" 2>&1)
+    local name=$1 rc out; shift
+    out=$(mktemp "$E2E_DIR/check.XXXXXX") || out=/dev/null
+    "$@" >"$out" 2>&1
     rc=$?
     if [ $rc = 0 ]; then
         e2e_ok "$name"
     else
-        e2e_fail "$name" "command failed (rc=$rc): $*" "$out"
+        e2e_fail "$name" "command failed (rc=$rc): $*" "$(cat "$out" 2>/dev/null)"
     fi
+    [ "$out" = /dev/null ] || rm -f "$out"
+    return $rc
 }
 
 # e2e_is NAME GOT EXPECTED: string equality.
@@ -738,7 +791,7 @@ e2e_is() {
     fi
 }
 
-# e2e_like NAME STRING ERE: STRING matches the extended regex ERE.
+# e2e_like NAME STRING ERE: a line of STRING matches the extended regex ERE.
 e2e_like() {
     if printf '%s\n' "$2" | grep -Eq -- "$3"; then
         e2e_ok "$1"

@@ -7,11 +7,13 @@
  * address it was written with; cidr_match() agrees with a bit-by-bit
  * comparison for every (network, address) pair; cidr_list_match() is the
  * "or" of cidr_match(); ipaddr_net_fmt() gives a network holding the
- * address.
+ * address; an IPv4 address gets an IPv4 prefix length however it is
+ * wrapped ("[...]", "IPv6:").
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cidr.h"
 #include "err.h"
@@ -79,9 +81,30 @@ check_cidr(const char *s, const struct cidr *c)
 	unsigned	 i;
 
 	FUZZ_ASSERT(c->plen <= 128);
-	/* a dotted quad without ':' is an IPv4 network: /0../32 */
-	if (strchr(s, ':') == NULL)
-		FUZZ_ASSERT(c->addr.v4 && c->plen >= 96);
+	/*
+	 * An address written in IPv4 notation is an IPv4 network, its
+	 * prefix length 0..32 (96..128 here) whatever wraps it: "[...]" or
+	 * the "IPv6:" tag of SMTP literals.  Only IPv6 notation (a ':' in
+	 * the address itself, e.g. "::ffff:192.0.2.0/120") counts bits of
+	 * the 128-bit space.
+	 */
+	if (n < sizeof(tmp)) {
+		const char *h = tmp;
+		size_t hn = n;
+
+		memcpy(tmp, s, n);
+		tmp[n] = '\0';
+		if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') {
+			h++;
+			hn -= 2;
+		}
+		if (hn >= 5 && strncasecmp(h, "IPv6:", 5) == 0) {
+			h += 5;
+			hn -= 5;
+		}
+		if (memchr(h, ':', hn) == NULL)
+			FUZZ_ASSERT(c->addr.v4 && c->plen >= 96);
+	}
 	/* host bits are clear */
 	for (i = c->plen; i < 128; i++)
 		FUZZ_ASSERT(bit(c->addr.b, i) == 0);

@@ -11,10 +11,13 @@
  * file they name (/dev/stdin, /dev/zero), which only stalls the fuzzer;
  * the config file is written by the administrator anyway.
  *
- * libconfig 1.5 (Debian bookworm) itself leaks the string being scanned
- * when a syntax error follows it (e.g. 'a = { b "x", "y" ];' leaks 64
- * bytes from strbuf_append); that leak is suppressed below so the target
- * reports portero's leaks only.
+ * libconfig 1.5 (Debian bookworm) itself leaks the string token being
+ * scanned when a syntax error follows it: 'a = { b "x", "y" ];' leaks 64
+ * bytes from strbuf_append, 'a = { "" b = 1; };' one byte from
+ * libconfig_yylex, with no portero code involved.  Those two allocation
+ * sites are suppressed below so the target reports portero's leaks only
+ * (a config_t portero forgot to destroy would still show up through
+ * libconfig's parser and setting allocations).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +35,7 @@ const char	*__lsan_default_suppressions(void);
 const char *
 __lsan_default_suppressions(void)
 {
-	return "leak:strbuf_append\n";
+	return "leak:strbuf_append\nleak:libconfig_yylex\n";
 }
 
 int

@@ -22,7 +22,8 @@
 #
 # Environment: CC (default clang), FUZZ_OUT (default build/fuzz),
 # FUZZ_JOBS (parallel compiles), FUZZ_VERBOSE=1 (show the daemon's log),
-# FUZZ_ARGS (extra libFuzzer flags).
+# FUZZ_ARGS (extra libFuzzer flags).  Inputs of bugs found so far:
+# tests/fuzz/crashes/ (see its README).
 
 set -u
 
@@ -39,7 +40,6 @@ case $SECS in
 esac
 
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$(pwd)
 CC=${CC:-clang}
 case $CC in
 cc|gcc|*/gcc) CC=clang ;;	# libFuzzer needs clang
@@ -47,6 +47,11 @@ esac
 OUT=${FUZZ_OUT:-build/fuzz}
 JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 PKGS="milter libconfig libmicrohttpd libsystemd"
+
+# Called from make: its flags (-n, -j, CC=...) are not for our makes.
+unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL
+# A stack trace with UBSan reports too.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 TMP=$(mktemp -d /tmp/portero-fuzz.XXXXXX) || exit 2
 trap 'rm -rf "$TMP"' EXIT
@@ -56,6 +61,7 @@ trap 'exit 130' INT TERM
 max_len() {
 	case $1 in
 	fuzz_config|fuzz_pipeline) echo 65536 ;;
+	fuzz_testmsg) echo 16384 ;;
 	fuzz_units) echo 512 ;;
 	fuzz_cidr) echo 1024 ;;
 	*) echo 4096 ;;

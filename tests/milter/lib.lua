@@ -304,11 +304,12 @@ function T.esc(s)
 	end))
 end
 
--- Runs mtclient.py with steps (a list of lists: { "rcpt", "<a@b>" }).
+-- Runs mtclient.py with steps (a list of lists: { "rcpt", "<a@b>" }) and
+-- optionally the protocol flags to offer (a hex string).
 -- Returns the parsed output: { neg = {proto, acts}, replies = {...},
 -- mods = {...}, err = "..." or nil, raw = "..." }.  Each reply or mod is
 -- { num = step number, step = name, cmd = char, data = unescaped text }.
-function T.mtclient(steps)
+function T.mtclient(steps, proto)
 	local path = string.format("%s/steps.%d.txt", T.tmp, math.random(1e9))
 	local f = assert(io.open(path, "wb"))
 	local res = { replies = {}, mods = {}, noreply = {}, raw = "" }
@@ -322,7 +323,7 @@ function T.mtclient(steps)
 	end
 	f:close()
 	local p = assert(io.popen(string.format("python3 %s/mtclient.py '%s' " ..
-	    "< '%s' 2>&1", T.dir, T.sock, path)))
+	    "%s < '%s' 2>&1", T.dir, T.sock, proto or "", path)))
 	res.raw = p:read("a")
 	p:close()
 	os.remove(path)

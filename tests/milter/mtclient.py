@@ -6,9 +6,11 @@ returns only the reply command) and copies MAIL FROM arguments into a
 1 KB stack buffer without a bound.  The Lua tests use this helper, through
 io.popen, where they need the reply text or arbitrary bytes (NUL, 10 KB).
 
-    mtclient.py SOCKET < steps
+    mtclient.py SOCKET [PROTOCOL_FLAGS_HEX] < steps
 
-SOCKET is "unix:/path" or "inet:PORT@HOST".  One step per line, tokens
+SOCKET is "unix:/path" or "inet:PORT@HOST".  PROTOCOL_FLAGS_HEX is what
+the MTA offers at negotiation (default: every SMFIP_* flag but RCPT_REJ,
+as Postfix does); offering no SMFIP_NR_* flag forces a reply to every step.  One step per line, tokens
 separated by single spaces; inside a token "\\xNN" stands for any byte (so
 "\\x20" is a space and "\\x00" a NUL), and a lone "-" is the empty string:
 
@@ -16,6 +18,7 @@ separated by single spaces; inside a token "\\xNN" stands for any byte (so
     connect HOSTNAME FAMILY [PORT ADDRESS]    FAMILY: 4 6 L U
     helo NAME | mail ARG... | rcpt ARG... | header NAME VALUE
     eoh | body DATA | eom | abort | quit | sleep SECONDS
+    timeout SECONDS                           (reply wait, default 10)
 
 Output, one line per milter packet received (payload escaped the same way):
 
@@ -98,9 +101,10 @@ class Milter:
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.stderr.write("usage: mtclient.py SOCKET < steps\n")
+    if len(sys.argv) not in (2, 3):
+        sys.stderr.write("usage: mtclient.py SOCKET [PROTO_HEX] < steps\n")
         return 2
+    offer = int(sys.argv[2], 16) if len(sys.argv) == 3 else OFFER_PROTO
     try:
         m = Milter(sys.argv[1])
     except OSError as e:
@@ -108,7 +112,7 @@ def main():
         return 1
     out = sys.stdout
     try:
-        m.send(b"O", struct.pack(">III", 6, OFFER_ACTS, OFFER_PROTO))
+        m.send(b"O", struct.pack(">III", 6, OFFER_ACTS, offer))
         cmd, data = m.recv()
         if cmd != b"O" or len(data) < 12:
             print("ERR negotiation answered %r" % cmd)
@@ -122,6 +126,9 @@ def main():
             step, args = toks[0], [unesc(t) for t in toks[1:]]
             if step == "sleep":
                 time.sleep(float(args[0]))
+                continue
+            if step == "timeout":
+                m.s.settimeout(float(args[0]))
                 continue
             if step == "macro":
                 payload = STAGES[args[0].decode()] + b"".join(
@@ -173,6 +180,9 @@ def main():
                     print("ERR modification %r outside EOM" % cmd)
                     return 1
         return 0
+    except socket.timeout:
+        print("ERR timed out")
+        return 1
     except (EOFError, OSError) as e:
         print("ERR %s" % e)
         return 1

@@ -121,11 +121,18 @@ T.run(function()
 	T.expect_field(l, "rcpt", "<bob@corp.example>,<carol@corp.example>")
 	mt.disconnect(c)
 
-	-- whitelists win over blacklists
+	-- a whitelisted sender (forgeable) does not lift a client refusal...
 	c = message("mx.example.net", "203.0.113.9", "mx.example.net",
-	    "4WlSnd01", "<friend@example.org>", { { "<a@corp.example>", CONT } })
-	T.one({ "4WlSnd01: ", "verdict=accept" })
+	    "4WlSnd01", "<friend@example.org>", { { "<a@corp.example>", REJ } })
+	refused("4WlSnd01", "a@corp.example", "554")
 	mt.disconnect(c)
+	-- ... but exempts the message from the other inbound checks
+	c = message("mail.example.com", "192.0.2.84", "mail.example.com",
+	    "4WlSnd02", "<Friend@Example.org>", { { "<nobody@corp.example>",
+	    CONT } })
+	T.one({ "4WlSnd02: ", "verdict=accept" })
+	mt.disconnect(c)
+	-- whitelisted clients win over the blacklists
 	c = message("mx.example.net", "198.51.100.7", "localhost",
 	    "4WlClient01", "<spammer@example.net>", { { "<a@corp.example>", CONT } })
 	l = T.one({ "4WlClient01: ", "verdict=accept" })
@@ -136,8 +143,8 @@ T.run(function()
 	T.one({ "4WlName01: ", "verdict=accept" })
 	mt.disconnect(c)
 
-	T.check(#T.find({ "verdict=reject" }) == 10,
-	    "10 refused recipients expected, found %d",
+	T.check(#T.find({ "verdict=reject" }) == 11,
+	    "11 refused recipients expected, found %d",
 	    #T.find({ "verdict=reject" }))
 	T.expect_clean_log()
 end)

@@ -78,7 +78,8 @@ T.run(function()
 	    ".example>" } })
 	T.expect_field(l, "reason", "sender:invalid=2.0")
 	l = accepted("4Raw07", { macros = { "j", string.rep("j", BIG),
-	    "{daemon_addr}", string.rep("1", BIG) }, helo = string.rep("j", BIG) })
+	    "{daemon_addr}", string.rep("1", BIG) }, helo = "[192.0.2.90]" })
+	T.expect_field(l, "reason", "")
 	-- a very long address with a blacklisted domain is not refused for
 	-- it (syntax: too long), only scored
 	accepted("4Raw08", { from = { "<" .. string.rep("s", 300) ..
@@ -97,10 +98,12 @@ T.run(function()
 	l = accepted("4RawNul1", { helo = "mail\0evil.example",
 	    from = { "<a\0b@example.com>" },
 	    rcpt = { { "<bob@corp.example\0junk>" } },
-	    hname = "Sub\0ject", hval = "v\0x", body = "a\0b\r\n",
-	    name = "nul\0name.example" })
+	    hname = "Sub\0ject", hval = "v\0x", body = "a\0b\r\n" })
 	T.expect_field(l, "helo", "<mail>")
-	T.expect_field(l, "client", "nul[192.0.2.90]")
+	-- a NUL in the connect host name breaks libmilter's framing of the
+	-- packet (it closes the session); the daemon must go on
+	T.mtclient({ { "connect", "nul\0name.example", "4", "25",
+	    "192.0.2.90" }, { "helo", "x.example" } })
 	l = accepted("4RawNul2", { from = { "\0<alice@example.com>" } })
 	T.expect_field(l, "from", "<>")
 
@@ -130,21 +133,19 @@ T.run(function()
 	end
 	alive("4RawAlive1")
 
-	-- steps out of order: RCPT and EOM without MAIL get a tempfail
-	res = T.mtclient({
-	    { "connect", "order.example.org", "4", "25", "192.0.2.91" },
-	    { "helo", "order.example.org" },
-	    { "rcpt", "<bob@corp.example>" },
-	    { "header", "Subject", "x" }, { "eoh" }, { "body", "x" },
-	    { "eom" } })
-	r = T.reply_of(res, 3)
-	T.check(r ~= nil and (r.cmd == "t" or (r.cmd == "y" and
-	    r.data:find("^4"))), "RCPT without MAIL: tempfail expected, " ..
-	    "got:\n%s", res.raw)
-	r = T.reply_of(res, 7)
-	T.check(r ~= nil and (r.cmd == "t" or (r.cmd == "y" and
-	    r.data:find("^4"))), "EOM without MAIL: tempfail expected, " ..
-	    "got:\n%s", res.raw)
+	-- steps out of order: libmilter itself ignores RCPT or EOM without
+	-- MAIL (no reply; the MTA would time out); if one reaches portero it
+	-- must get a tempfail
+	for _, st in ipairs({ { "rcpt", "<bob@corp.example>" }, { "eom" } }) do
+		res = T.mtclient({
+		    { "connect", "order.example.org", "4", "25", "192.0.2.91" },
+		    { "helo", "order.example.org" }, { "timeout", "1" }, st })
+		r = T.reply_of(res, 4)
+		T.check((r == nil and res.err == "ERR timed out") or (r ~= nil and
+		    (r.cmd == "t" or (r.cmd == "y" and r.data:find("^4")))),
+		    "%s without MAIL: tempfail or no reply expected, got:\n%s",
+		    st[1], res.raw)
+	end
 	-- MAIL without any argument, RCPT without any argument
 	T.mtclient({
 	    { "connect", "order.example.org", "4", "25", "192.0.2.92" },

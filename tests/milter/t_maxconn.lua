@@ -28,7 +28,7 @@ T.run(function()
 
 	local c3 = T.connect("three.example.com", "192.0.2.103")
 	expect_tempfail(c3, "connection 3 of 2")
-	local l = T.one({ "client=unknown[192.0.2.103]" })
+	local l = T.one({ "[192.0.2.103] verdict=" })
 	T.expect_field(l, "queue", "NOQUEUE")
 	T.expect_field(l, "verdict", "tempfail")
 	T.expect_field(l, "code", "451")
@@ -43,7 +43,7 @@ T.run(function()
 	local r = T.reply_of(res, 1)
 	T.check(r ~= nil and r.cmd == "y", "connection 4: REPLYCODE " ..
 	    "expected:\n%s", res.raw)
-	l = T.one({ "client=unknown[192.0.2.104]" })
+	l = T.one({ "[192.0.2.104] verdict=" })
 	local code, dsn, text = T.split_reply(r.data)
 	T.check(code == "451" and dsn == "4.3.2" and text:find("%[id=" ..
 	    T.field(l, "conn") .. "%]$"), "reply %q does not match:\n    %s",

@@ -135,5 +135,31 @@ T.run(function()
 	r = T.reply_of(res, 5)
 	T.check(r ~= nil and r.cmd == "c", "sender with control bytes: " ..
 	    "continue expected, got %s", r and r.data or res.raw)
+	-- an MTA that offers no "no reply" flags gets a reply at every step:
+	-- connect, HELO and MAIL continue even when a refusal is held
+	res = T.mtclient({
+	    { "macro", "C", "j", "mx.portero.test" },
+	    { "connect", "mx.example.net", "4", "4711", "203.0.113.6" },
+	    { "helo", "mx.portero.test" },
+	    { "macro", "M", "i", "4RtNoNR1" },
+	    { "mail", "<spammer@example.net>" },
+	    { "rcpt", "<x@corp.example>" },
+	    { "rcpt", "<postmaster@corp.example>" },
+	    { "header", "Subject", "t" }, { "eoh" }, { "body", "x\r\n" },
+	    { "eom" } }, "77f")
+	T.check(res.err == nil and #res.noreply == 0, "every step should " ..
+	    "be answered:\n%s", res.raw)
+	for _, num in ipairs({ 2, 3, 5, 7, 8, 9, 10 }) do
+		r = T.reply_of(res, num)
+		T.check(r ~= nil and r.cmd == "c", "step %d: continue " ..
+		    "expected:\n%s", num, res.raw)
+	end
+	r = T.reply_of(res, 6)
+	T.check(r ~= nil and r.cmd == "y" and r.data:find("^554 5%.7%.1 " ..
+	    "Service unavailable; client %[203%.0%.113%.6%]"), "RCPT: the " ..
+	    "held client refusal expected:\n%s", res.raw)
+	r = T.reply_of(res, 11)
+	T.check(r ~= nil and (r.cmd == "a" or r.cmd == "c"), "EOM: accept " ..
+	    "expected:\n%s", res.raw)
 	T.expect_clean_log()
 end)
