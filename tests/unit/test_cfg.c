@@ -203,11 +203,16 @@ test_restart_diff(void **st)
 	struct cfg	*b = unit_cfg("milter = { socket = \"inet:2@127.0.0.1\"; };",
 			    &e);
 	struct cfg	*c = unit_cfg("milter = { socket = \"inet:1@127.0.0.1\"; "
-			    "timeout = 10; }; log = { level = \"debug\"; };", &e);
+			    "max_connections = 5; }; log = { level = \"debug\"; };"
+			    " thresholds = { reject = 5; };", &e);
+	struct cfg	*d = unit_cfg("milter = { socket = \"inet:1@127.0.0.1\"; "
+			    "timeout = 10; };", &e);
 
 	(void)st;
 	assert_string_equal(cfg_restart_diff(a, b), "milter.socket");
 	assert_null(cfg_restart_diff(a, c));
+	assert_string_equal(cfg_restart_diff(a, d), "milter.timeout");
+	cfg_release(d);
 	cfg_release(a);
 	cfg_release(b);
 	cfg_release(c);
