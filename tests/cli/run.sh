@@ -73,6 +73,30 @@ for m in man/portero.8 man/portero.conf.5 man/portero-ctl.8; do
 	if [ -z "$w" ]; then ok "$m renders without warnings"; else nok "$m renders without warnings" "$w"; fi
 done
 
+# make run's last step: the dev config from the checkout, in the foreground
+if ! (exec 3<>/dev/tcp/127.0.0.1/8891) 2>/dev/null; then
+	tests/run-dev.sh "$B/portero" >"$T/dev.out" 2>&1 &
+	dev=$!
+	for i in $(seq 1 100); do
+		grep -q "serving on inet:8891@127.0.0.1" "$T/dev.out" && break
+		sleep 0.1
+	done
+	if grep -q "serving on inet:8891@127.0.0.1" "$T/dev.out" &&
+	    grep -q "smtpd_milters = inet:127.0.0.1:8891" "$T/dev.out" &&
+	    grep -q "milter_default_action = tempfail" "$T/dev.out" &&
+	    (exec 3<>/dev/tcp/127.0.0.1/8891) 2>/dev/null &&
+	    curl -s http://127.0.0.1:9187/metrics | grep -q '^portero_config_generation 1$'; then
+		ok "make run: dev config serves on 8891, prints the Postfix lines, metrics on 9187"
+	else
+		nok "make run: dev config serves on 8891, prints the Postfix lines, metrics on 9187" "$(cat "$T/dev.out")"
+	fi
+	kill -TERM $dev
+	wait $dev
+	if grep -q "portero\[$dev\]: stopped" "$T/dev.out"; then ok "make run: stops cleanly on SIGTERM"; else nok "make run: stops cleanly on SIGTERM" "$(tail -5 "$T/dev.out")"; fi
+else
+	echo "ok - make run # SKIP port 8891 is in use"
+fi
+
 # portero-ctl test
 cat >"$T/t.conf" <<'CONF'
 milter = { socket = "inet:8891@127.0.0.1"; user = ""; group = ""; pidfile = ""; };

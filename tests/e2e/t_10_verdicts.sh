@@ -17,7 +17,9 @@ blacklist = { clients = [ "203.0.113.0/24" ]; senders = [ "spammer@example.net" 
   recipients = [ "nobody@corp.example" ]; };
 helo = { ours_action = "reject"; };
 sender = { };
-thresholds = { reject = 10.0; };'
+thresholds = { reject = 10.0; };
+metrics = { listen = "127.0.0.1:'"$(e2e_free_port)"'"; };'
+mport=$(sed -nE 's/.*listen = "127\.0\.0\.1:([0-9]+)".*/\1/p' "$E2E_DIR/portero.conf")
 pt_start || e2e_bail "portero did not start"
 e2e_postfix_start "unix:$PT_SOCK" || e2e_bail "postfix did not start"
 export E2E_QUIET=1
@@ -107,6 +109,16 @@ printf 'Subject: local\n\nlocal body\n' | e2e_sendmail -f root@gw.portero.test l
 pt_wait_log 'from=<root@gw\.portero\.test> .*verdict=accept .*dir=out' 20
 e2e_check "sendmail submission seen by portero (non_smtpd_milters)" \
     grep -qE 'from=<root@gw\.portero\.test> .*verdict=accept .*dir=out' "$(pt_log)"
+
+# 9. metrics over HTTP count what happened
+m=$(curl -s "http://127.0.0.1:$mport/metrics")
+e2e_like "metrics: refusals by module" "$m" 'portero_refusals_total\{module="blacklist"\} 3'
+e2e_like "metrics: HELO refusal counted" "$m" 'portero_refusals_total\{module="helo"\} 1'
+e2e_like "metrics: messages by verdict" "$m" 'portero_messages_total\{verdict="reject"\} 4'
+acc=$(sed -nE 's/^portero_messages_total\{verdict="accept"\} ([0-9]+)$/\1/p' <<<"$m")
+e2e_like "metrics: accepted messages counted" "${acc:-0}" '^[5-9]$'
+e2e_like "metrics: per-stage latency histogram" "$m" 'portero_stage_seconds_count\{stage="rcpt"\} [1-9]'
+e2e_is "metrics: other paths are 404" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/")" 404
 
 e2e_postfix_stop
 pt_stop
