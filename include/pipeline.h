@@ -22,7 +22,8 @@
 void	pipeline_connect(struct conn_ctx *, const char *name,
 	    const char *addr, struct verdict *);
 void	pipeline_helo(struct conn_ctx *, const char *, struct verdict *);
-/* Starts a message (conn->msg).  auth: {auth_authen} or NULL. */
+/* Starts a message (conn->msg).  auth: {auth_authen} or NULL.  Always
+ * continues: MAIL never answers, its verdicts are held until RCPT. */
 void	pipeline_mail(struct conn_ctx *, const char *from, const char *auth,
 	    struct verdict *);
 void	pipeline_rcpt(struct conn_ctx *, const char *rcpt, struct verdict *);

@@ -77,12 +77,9 @@ read_all(FILE *fp, size_t *len)
 
 /* Applies a verdict the way the milter would; 1 if the message stops. */
 static int
-stop(struct conn_ctx *c, const struct verdict *v)
+stop(const struct verdict *v)
 {
-	if (v->action == ACT_CONTINUE || v->action == ACT_ACCEPT)
-		return 0;
-	(void)c;
-	return 1;
+	return v->action != ACT_CONTINUE && v->action != ACT_ACCEPT;
 }
 
 static int
@@ -178,15 +175,15 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 	}
 	log_set_decision_sink(print_line);
 	pipeline_connect(c, name, client, &v);
-	if (!stop(c, &v) && helo != NULL)
+	if (!stop(&v) && helo != NULL)
 		pipeline_helo(c, helo, &v);
 	if (from[0] != '<') {
 		(void)snprintf(fromb, sizeof(fromb), "<%s>", from);
 		from = fromb;
 	}
-	if (!stop(c, &v))
+	if (!stop(&v))
 		pipeline_mail(c, from, auth, &v);
-	for (i = 0; i < nrcpt && !stop(c, &v) && c->msg != NULL; i++) {
+	for (i = 0; i < nrcpt && !stop(&v) && c->msg != NULL; i++) {
 		char *r = arena_printf(ar, rcpts[i][0] == '<' ? "%s" : "<%s>",
 		    rcpts[i]);
 
@@ -199,10 +196,10 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 		} else if (v.action == ACT_REJECT || v.action == ACT_TEMPFAIL)
 			v = verdict_continue;	/* next recipient */
 	}
-	if (accepted > 0 && !stop(c, &v) && c->msg != NULL) {
-		for (h = tm.hdrs; h != NULL && !stop(c, &v); h = h->next)
+	if (accepted > 0 && !stop(&v) && c->msg != NULL) {
+		for (h = tm.hdrs; h != NULL && !stop(&v); h = h->next)
 			pipeline_header(c, h->name, h->value, &v);
-		if (!stop(c, &v))
+		if (!stop(&v))
 			pipeline_body(c, tm.body, tm.body_len, &v);
 		pipeline_eom(c, &v);
 		for (ed = c->msg->edits; ed != NULL; ed = ed->next) {

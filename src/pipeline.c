@@ -281,12 +281,6 @@ pipeline_helo(struct conn_ctx *c, const char *helo, struct verdict *out)
 	hold(&c->pending, &c->pending_stage, STAGE_HELO, &v);
 }
 
-static struct verdict
-nomem_verdict(void)
-{
-	return verdict_tempfail_local;
-}
-
 void
 pipeline_mail(struct conn_ctx *c, const char *from, const char *auth,
     struct verdict *out)
@@ -300,10 +294,8 @@ pipeline_mail(struct conn_ctx *c, const char *from, const char *auth,
 	*out = verdict_continue;
 	msg_ctx_free(c->msg);
 	m = c->msg = msg_ctx_new(c);
-	if (m == NULL) {
-		*out = nomem_verdict();
-		return;
-	}
+	if (m == NULL)
+		return;		/* RCPT without a message: tempfail */
 	if (auth != NULL && *auth != '\0' && c->auth == NULL) {
 		/* SMTP AUTH comes after connect and HELO: what inbound
 		 * checks found about the client no longer applies */
@@ -313,14 +305,12 @@ pipeline_mail(struct conn_ctx *c, const char *from, const char *auth,
 		c->pending = verdict_continue;
 		c->would = verdict_continue;
 	}
+	/* MAIL never answers (no-reply): a failure is held for RCPT */
 	m->from_raw = arena_strndup(m->arena, from, strnlen(from, 4096));
-	if (m->from_raw == NULL) {
-		*out = nomem_verdict();
-		return;
-	}
-	st = addr_parse(m->arena, m->from_raw, &m->from, &why);
+	st = m->from_raw != NULL ? addr_parse(m->arena, m->from_raw,
+	    &m->from, &why) : ADDR_NOMEM;
 	if (st == ADDR_NOMEM) {
-		*out = nomem_verdict();
+		m->pending = verdict_tempfail_local;
 		return;
 	}
 	m->from_null = st == ADDR_NULL;
@@ -359,12 +349,12 @@ pipeline_rcpt(struct conn_ctx *c, const char *raw, struct verdict *out)
 	r = arena_calloc(m->arena, 1, sizeof(*r));
 	if (r == NULL || (r->raw = arena_strndup(m->arena, raw,
 	    strnlen(raw, 4096))) == NULL) {
-		*out = nomem_verdict();
+		*out = verdict_tempfail_local;
 		return;
 	}
 	st = addr_parse(m->arena, r->raw, &r->addr, &why);
 	if (st == ADDR_NOMEM) {
-		*out = nomem_verdict();
+		*out = verdict_tempfail_local;
 		return;
 	}
 	if (st != ADDR_OK)
