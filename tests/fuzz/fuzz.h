@@ -31,7 +31,8 @@ void	fuzz_quiet(int *, char ***);
 /* A NUL-terminated copy of the input (free() it). */
 char	*fuzz_cstr(const uint8_t *, size_t);
 
-/* A temporary file made once per process, deleted at exit; its path. */
+/* A temporary file made once per process (in /tmp, never left behind);
+ * the path to read it by. */
 const char *fuzz_tmpfile(const char *tag);
 /* Replaces the content of the fuzz_tmpfile() file. */
 void	fuzz_tmpfile_write(const void *, size_t);

@@ -87,11 +87,18 @@ tmp_cleanup(void)
 	}
 }
 
+/*
+ * The file is unlinked at once and read back through /proc/self/fd/N, so
+ * that a run that crashes (no atexit handlers then) leaves nothing behind
+ * in /tmp; without /proc it is named as made and removed at exit.
+ */
 const char *
 fuzz_tmpfile(const char *tag)
 {
+	static char	 proc_path[64];
+
 	if (tmp_fd != -1)
-		return tmp_path;
+		return proc_path[0] != '\0' ? proc_path : tmp_path;
 	(void)snprintf(tmp_path, sizeof(tmp_path), "/tmp/portero-%s.XXXXXX",
 	    tag);
 	tmp_fd = mkstemp(tmp_path);
@@ -100,6 +107,11 @@ fuzz_tmpfile(const char *tag)
 		    strerror(errno));
 		abort();
 	}
+	(void)snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d",
+	    tmp_fd);
+	if (access(proc_path, R_OK) == 0 && unlink(tmp_path) == 0)
+		return proc_path;
+	proc_path[0] = '\0';
 	(void)atexit(tmp_cleanup);
 	return tmp_path;
 }
