@@ -22,8 +22,8 @@
 #
 # Environment: CC (default clang), FUZZ_OUT (default build/fuzz),
 # FUZZ_JOBS (parallel compiles), FUZZ_VERBOSE=1 (show the daemon's log),
-# FUZZ_ARGS (extra libFuzzer flags).  Inputs of bugs found so far:
-# tests/fuzz/crashes/ (see its README).
+# FUZZ_ARGS (extra libFuzzer flags).  Inputs of bugs found so far are in
+# tests/fuzz/crashes/TARGET-what and join TARGET's corpus in every run.
 
 set -u
 
@@ -154,6 +154,10 @@ corpus_for() {
 	if [ -d "tests/fuzz/corpus/$t" ]; then
 		cp -p tests/fuzz/corpus/"$t"/* "$dir"/ 2>/dev/null
 	fi
+	# inputs of bugs found earlier: every run replays them
+	for f in tests/fuzz/crashes/"$t"-*; do
+		[ -f "$f" ] && cp "$f" "$dir/"
+	done
 	if [ "$t" = fuzz_config ]; then
 		for f in conf/*.conf tests/data/conf/*.conf; do
 			[ -f "$f" ] && cp "$f" "$dir/repo-$(echo "$f" | tr / _)"
