@@ -3,10 +3,12 @@
  *
  * Every callback returns SMFIS_CONTINUE (end of message returns
  * SMFIS_ACCEPT), so what is measured is libmilter's own per message
- * cost: the ceiling any libmilter based milter can reach.  There is no
- * negotiate callback, so libmilter chooses the protocol flags itself.
+ * cost: the ceiling any libmilter based milter can reach.  Without -R
+ * there is no negotiate callback, so libmilter chooses the protocol flags
+ * itself; -R asks for the no-reply flags portero asks for (HELO, MAIL,
+ * DATA, headers, end of headers, body), the fair ceiling for portero.
  *
- *   nullmilter -p unix:/path | inet:PORT@127.0.0.1 [-N] [-H]
+ *   nullmilter -p unix:/path | inet:PORT@127.0.0.1 [-N] [-H] [-R]
  *
  * -H makes end of message add one header (smfi_addheader) before
  * accepting: libmilter then writes two replies back to back, which is
@@ -52,6 +54,35 @@ static int	set_listen_nodelay(void);
 static void	usage(void) __attribute__((noreturn));
 
 static int	addhdr;		/* -H */
+static int	noreply;	/* -R */
+
+/* With -R the stages that never answer are negotiated as no-reply, as
+ * portero does, so the ceiling pays the same round trips. */
+#define NR_FLAGS	(SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HELO | \
+	SMFIP_NR_MAIL | SMFIP_NR_DATA | SMFIP_NR_UNKN | SMFIP_NR_HDR | \
+	SMFIP_NR_EOH | SMFIP_NR_BODY)
+
+static sfsistat
+nm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+    unsigned long f2, unsigned long f3, unsigned long *pf0,
+    unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	(void)ctx;
+	(void)f2;
+	(void)f3;
+	*pf0 = f0 & (addhdr ? SMFIF_ADDHDRS : 0);
+	*pf1 = f1 & NR_FLAGS;
+	*pf2 = 0;
+	*pf3 = 0;
+	return SMFIS_CONTINUE;
+}
+
+/* The reply of a stage: none when it was negotiated as no-reply. */
+static sfsistat
+cont(void)
+{
+	return noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
 
 static sfsistat
 nm_connect(SMFICTX *ctx, char *host, struct sockaddr *sa)
@@ -67,7 +98,7 @@ nm_helo(SMFICTX *ctx, char *helo)
 {
 	(void)ctx;
 	(void)helo;
-	return SMFIS_CONTINUE;
+	return cont();
 }
 
 static sfsistat
@@ -75,7 +106,7 @@ nm_envfrom(SMFICTX *ctx, char **argv)
 {
 	(void)ctx;
 	(void)argv;
-	return SMFIS_CONTINUE;
+	return cont();
 }
 
 static sfsistat
@@ -92,14 +123,14 @@ nm_header(SMFICTX *ctx, char *name, char *value)
 	(void)ctx;
 	(void)name;
 	(void)value;
-	return SMFIS_CONTINUE;
+	return cont();
 }
 
 static sfsistat
 nm_eoh(SMFICTX *ctx)
 {
 	(void)ctx;
-	return SMFIS_CONTINUE;
+	return cont();
 }
 
 static sfsistat
@@ -108,7 +139,7 @@ nm_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	(void)ctx;
 	(void)chunk;
 	(void)len;
-	return SMFIS_CONTINUE;
+	return cont();
 }
 
 static sfsistat
@@ -170,7 +201,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: nullmilter -p unix:/path|inet:PORT@ADDR "
-	    "[-N] [-H]\n");
+	    "[-N] [-H] [-R]\n");
 	exit(2);
 }
 
@@ -181,7 +212,7 @@ main(int argc, char *argv[])
 	char		*conn = NULL;
 	int		 ch, nodelay = 0, n;
 
-	while ((ch = getopt(argc, argv, "p:NH")) != -1) {
+	while ((ch = getopt(argc, argv, "p:NHR")) != -1) {
 		switch (ch) {
 		case 'p':
 			conn = optarg;
@@ -191,6 +222,9 @@ main(int argc, char *argv[])
 			break;
 		case 'H':
 			addhdr = 1;
+			break;
+		case 'R':
+			noreply = 1;
 			break;
 		default:
 			usage();
@@ -213,6 +247,8 @@ main(int argc, char *argv[])
 	desc.xxfi_eom = nm_eom;
 	desc.xxfi_abort = nm_abort;
 	desc.xxfi_close = nm_close;
+	if (noreply)
+		desc.xxfi_negotiate = nm_negotiate;
 
 	if (smfi_setconn(conn) == MI_FAILURE) {
 		fprintf(stderr, "nullmilter: smfi_setconn %s failed\n", conn);

@@ -6,7 +6,9 @@
 # into build/bench/, then for the unix and inet (127.0.0.1) transports
 # and the "envelope" and "full" scenarios drives, with 16 concurrent
 # milter connections:
-#   - nullmilter -N (TCP_NODELAY on its listening socket), the reference;
+#   - nullmilter -N -R (TCP_NODELAY on its listening socket, the same
+#     no-reply flags as portero), the reference ceiling;
+#   - nullmilter -N (libmilter chooses the flags itself);
 #   - portero ($PORTERO -f -c CONF with a generated config), if built;
 # and, on inet only, some rows that show where Nagle's algorithm stalls:
 #   - nullmilter without -N (one reply per command: no stall expected);
@@ -335,7 +337,7 @@ EOF
 	''|*[!0-9]*) ppid=$pid ;;
 	esac
 	rss=$(peak_rss_kib "$pid" "$ppid")
-	base=${nullrate[$tr-$sc-null -N]:-}
+	base=${nullrate[$tr-$sc-null -N -R]:-}
 	ratio=-
 	if [ -n "$res" ] && [ -n "$base" ] && [ "$base" != "-" ]; then
 		ratio=$(awk -v a="$(field rate "$res")" -v b="$base" \
@@ -366,6 +368,7 @@ tmp=$(mktemp -d /tmp/portero-bench.XXXXXX)
 start=$(date +%s)
 
 for tr in unix inet; do
+	null_runs "$tr" "null -N -R" "-N -R" "$env_msgs" "$full_msgs"
 	null_runs "$tr" "null -N" "-N" "$env_msgs" "$full_msgs"
 	portero_run "$tr" envelope "$env_msgs"
 	portero_run "$tr" full "$full_msgs"
@@ -394,8 +397,8 @@ for n in "${negs[@]}"; do
 done | sort -u
 echo "concurrency $conc, body $body bytes, latency in ms from MAIL to the" \
     "last reply of the message."
-echo "vs-null: portero msgs/s / null -N msgs/s (same transport and" \
-    "scenario)."
+echo "vs-null: portero msgs/s / null -N -R msgs/s (same transport and" \
+    "scenario): the null milter with the same no-reply flags as portero."
 echo "rss-MiB: peak VmHWM over the milter's process tree since it started."
 echo "null -H adds a header at end of message (two replies back to back)."
 echo "total $(($(date +%s) - start)) s; raw generator output in $raw"
