@@ -19,7 +19,7 @@ O	?= build
 SAN	?=
 FUZZ_SECONDS ?= 60
 
-PKGS	 = milter libconfig libmicrohttpd libsystemd
+PKGS	 = milter libconfig libmicrohttpd libsystemd libunbound libmaxminddb
 CC	?= cc
 WARN	 = -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow \
 	   -Wstrict-prototypes -Wmissing-prototypes -Wvla
@@ -44,10 +44,11 @@ ALL_CFLAGS = $(WARN) $(DEFS) $(OPT) -fPIE $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 LIBS	 = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRCS = src/err.c src/util.c src/buf.c src/arena.c src/cidr.c \
+LIB_SRCS = src/dns.c src/err.c src/util.c src/buf.c src/arena.c src/cidr.c \
 	   src/addr.c src/log.c src/metrics.c src/metrics_http.c \
 	   src/cfg.c src/cfg_schema.c src/ctx.c src/pipeline.c src/checks.c \
 	   src/check_lists.c src/check_helo.c src/check_sender.c \
+	   src/check_dnsbl.c src/check_geoip.c src/check_rdns.c \
 	   src/milter.c src/testmsg.c
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(O)/obj/%.o)
 HDRS	 = $(wildcard include/*.h)

@@ -12,11 +12,13 @@
 #define PORTERO_CFG_H
 
 #include <libconfig.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "cidr.h"
+#include "dns.h"
 #include "err.h"
 
 #define CHECK_MAX	32
@@ -71,6 +73,10 @@ struct cfg {
 
 	struct check_inst checks[CHECK_MAX];
 	size_t		 nchecks;
+
+	struct dns_conf	 dns;
+	struct dns	*resolver;	/* created on first use: cfg_dns() */
+	pthread_mutex_t	 dns_lock;
 };
 
 /* Load and compile; NULL with e set to "file:line: setting 'x': why". */
@@ -82,6 +88,9 @@ void		 cfg_install(struct cfg *);
 struct cfg	*cfg_acquire(void);
 struct cfg	*cfg_ref(struct cfg *);
 void		 cfg_release(struct cfg *);
+/* The snapshot's resolver, created on first use (in the process that
+ * serves mail, never in the supervisor); NULL with e set on failure. */
+struct dns	*cfg_dns(struct cfg *, struct err *);
 /* Names the first restart-only setting that differs, or NULL. */
 const char	*cfg_restart_diff(const struct cfg *, const struct cfg *);
 

@@ -58,6 +58,7 @@ struct verdict {
 				 * whitelisted clients and senders */
 
 struct cfg;
+struct dns_batch;
 struct txn;
 
 struct check_ops {
@@ -70,6 +71,11 @@ struct check_ops {
 	int		(*setup)(const struct cfg *, const config_setting_t *,
 			    void **conf, struct err *);
 	void		(*teardown)(void *conf);
+	/* Optional: asks its DNS questions into the stage's batch before
+	 * any check of the stage runs, so all are in flight at once; run()
+	 * then reads the answers (txn_state() carries them across). */
+	void		(*start)(const void *conf, struct txn *, enum stage,
+			    struct dns_batch *);
 	enum cr_status	(*run)(const void *conf, struct txn *, enum stage);
 };
 
@@ -79,7 +85,11 @@ extern const struct check_ops *const check_table[];
 extern const struct check_ops check_whitelist;
 extern const struct check_ops check_blacklist;
 extern const struct check_ops check_helo;
+extern const struct check_ops check_dnsbl;
+extern const struct check_ops check_dnswl;
+extern const struct check_ops check_rdns;
 extern const struct check_ops check_sender;
+extern const struct check_ops check_geoip;
 
 const char	*stage_name(enum stage);
 const char	*action_name(enum action);

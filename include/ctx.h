@@ -16,9 +16,8 @@
 #include "addr.h"
 #include "arena.h"
 #include "check.h"
+#include "cfg.h"
 #include "cidr.h"
-
-struct cfg;
 
 struct reason {
 	struct reason	*next;
@@ -58,7 +57,12 @@ struct conn_ctx {
 	const char	*daemon_name, *daemon_addr, *daemon_port;
 	const char	*myhostname;	/* macro j */
 	const char	*auth;		/* {auth_authen}, NULL if none */
+	const char	*country;	/* GeoIP ISO code, NULL if unknown */
 
+	const char	*threshold_text; /* reply when the score refuses at
+					 * connect ("... blocked using ZONE") */
+	int		 dnswl;		/* DNSWL whitelist: never refused by
+					 * score, never greylisted */
 	int		 internal;	/* networks.internal or local */
 	int		 whitelisted;	/* client or client name */
 	int		 outbound;	/* internal or authenticated */
@@ -106,6 +110,8 @@ struct txn {
 	struct verdict		 verdict;	/* final verdict, if any */
 	const char		*error;		/* CR_ERROR detail */
 	int			 nomem;
+	size_t			 idx;		/* running check's index */
+	void			*state[CHECK_MAX];	/* start() -> run() */
 };
 
 struct conn_ctx	*conn_ctx_new(struct cfg *);
@@ -115,8 +121,14 @@ void		 msg_ctx_free(struct msg_ctx *);
 /* Sets the queue id once known (copied). */
 void		 msg_set_queue_id(struct msg_ctx *, const char *);
 
+/* For checks: the running check's slot, kept from start() to run(). */
+void		*txn_state(const struct txn *);
+void		 txn_state_set(struct txn *, void *);
 /* For checks: add points with a reason ("helo", "non_fqdn", 100). */
 void		 txn_score(struct txn *, const char *detail, int32_t points);
+/* The same, with points that do not count when dry is set. */
+void		 txn_score_ex(struct txn *, const char *detail, int32_t points,
+		    int dry);
 /* For checks: propose a final verdict (the pipeline decides dry run). */
 void		 txn_verdict(struct txn *, enum action, const char *code,
 		    const char *dsn, const char *text);

@@ -42,6 +42,8 @@ struct metrics_std {
 	struct metric	*reloads;	/* by result */
 	struct metric	*cfg_generation;
 	struct metric	*dry_run;	/* would-be verdicts by module */
+	struct metric	*dns_queries;	/* by result */
+	struct metric	*dnsl_errors;	/* DNSBL/DNSWL lookups failed, by zone */
 };
 extern struct metrics_std M;
 

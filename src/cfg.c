@@ -249,6 +249,11 @@ cfg_free(struct cfg *c)
 		if (c->checks[i].ops->teardown != NULL)
 			c->checks[i].ops->teardown(c->checks[i].conf);
 	cidr_list_free(&c->internal);
+	dns_free(c->resolver);
+	(void)pthread_mutex_destroy(&c->dns_lock);
+	for (i = 0; i < c->dns.nservers; i++)
+		free(c->dns.servers[i]);
+	free(c->dns.servers);
 	free(c->path);
 	free(c->milter.socket);
 	free(c->milter.user);
@@ -276,6 +281,41 @@ dup_str(char **dst, const char *src, struct err *e)
 		return -1;
 	}
 	return 0;
+}
+
+/* dns group: mode, forwarders ("127.0.0.1@5353", "[::1]:53" style is
+ * libunbound's "addr@port"), timeout. */
+static int
+compile_dns(struct cfg *c, const config_setting_t *g, struct err *e)
+{
+	struct strlist	 l;
+
+	c->dns.forward = strcmp(cv_string(g, "dns.mode"), "forward") == 0;
+	c->dns.timeout_ms = (unsigned)cv_duration(g, "dns.timeout") * 1000;
+	if (cv_strlist(g, "dns.forward", &l, e) != RC_OK)
+		return -1;
+	c->dns.servers = l.v;
+	c->dns.nservers = l.n;
+	if (c->dns.forward && c->dns.nservers == 0) {
+		err_set(e, "%s:%d: setting 'dns.forward': mode \"forward\" "
+		    "needs at least one server", c->path, line_of(g,
+		    "dns.mode"));
+		return -1;
+	}
+	return 0;
+}
+
+struct dns *
+cfg_dns(struct cfg *c, struct err *e)
+{
+	struct dns	*d;
+
+	(void)pthread_mutex_lock(&c->dns_lock);
+	if (c->resolver == NULL)
+		c->resolver = dns_new(&c->dns, e);
+	d = c->resolver;
+	(void)pthread_mutex_unlock(&c->dns_lock);
+	return d;
 }
 
 /* Core (non-module) settings. */
@@ -318,6 +358,9 @@ compile_core(struct cfg *c, const config_t *cf, struct err *e)
 
 	if (cv_cidrs(config_lookup(cf, "networks"), "networks.internal",
 	    &c->internal, e) != RC_OK)
+		return -1;
+	g = config_lookup(cf, "dns");
+	if (compile_dns(c, g, e) != 0)
 		return -1;
 	g = config_lookup(cf, "thresholds");
 	c->thresholds.greylist = cv_score(g, "thresholds.greylist");
@@ -364,7 +407,7 @@ group_bool(const config_setting_t *g, const char *name, int dflt)
 }
 
 /* Groups of infrastructure that later modules bring. */
-static const char *const unbuilt_groups[] = { "dns", "store" };
+static const char *const unbuilt_groups[] = { "store" };
 
 static int
 compile_checks(struct cfg *c, const config_t *cf, struct err *e)
@@ -436,6 +479,7 @@ cfg_load(const char *path, struct err *e)
 		goto fail;
 	}
 	atomic_init(&c->refs, 1);
+	(void)pthread_mutex_init(&c->dns_lock, NULL);
 	fp = fopen(path, "r");
 	if (fp == NULL) {
 		err_set(e, "%s: %s", path, strerror(errno));

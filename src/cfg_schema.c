@@ -136,11 +136,13 @@ static const struct sch_key schema[] = {
 	{ "dnsbl.[].on_error", SCH_ENUM, "accept", 0, 0, ONERR, 0 },
 	{ "dnsbl.[].codes", SCH_GROUPLIST, NULL, 0, 0, NULL, 0 },
 	{ "dnsbl.[].codes.[].code", SCH_STRING, "", 0, 0, NULL, 0 },
+	{ "dnsbl.[].codes.[].mask", SCH_INT, "0", 1, 4294967295.0, NULL, 0 },
 	{ "dnsbl.[].codes.[].score", SCH_FLOAT, "0", SCORE, NULL, 0 },
 	{ "dnswl", SCH_GROUPLIST, NULL, 0, 0, NULL, 0 },
 	{ "dnswl.[].zone", SCH_STRING, "", 0, 0, NULL, 0 },
 	{ "dnswl.[].score", SCH_FLOAT, "0", SCORE, NULL, 0 },
 	{ "dnswl.[].whitelist", SCH_BOOL, "false", 0, 0, NULL, 0 },
+	{ "dnswl.[].dry_run", SCH_BOOL, "false", 0, 0, NULL, 0 },
 	{ "dnswl.[].on_error", SCH_ENUM, "accept", 0, 0, ONERR, 0 },
 
 	MODULE("rdns", "accept"),

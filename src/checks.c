@@ -8,30 +8,18 @@
 
 #include "check.h"
 
-static const struct check_ops check_geoip = { "geoip", "geoip", 0, 0, 0,
-    NULL, NULL, NULL };
-static const struct check_ops check_rdns = { "rdns", "rdns", 0, 0, 0, NULL,
-    NULL, NULL };
-static const struct check_ops check_spf = { "spf", "spf", 0, 0, 0, NULL,
-    NULL, NULL };
-static const struct check_ops check_callout = { "callout", "callout", 0, 0,
-    0, NULL, NULL, NULL };
-static const struct check_ops check_greylist = { "greylist", "greylist", 0,
-    0, 0, NULL, NULL, NULL };
-static const struct check_ops check_antivirus = { "antivirus", "antivirus",
-    0, 0, 0, NULL, NULL, NULL };
-static const struct check_ops check_content = { "content", "content", 0, 0,
-    0, NULL, NULL, NULL };
-static const struct check_ops check_spam = { "spam", "spam", 0, 0, 0, NULL,
-    NULL, NULL };
-static const struct check_ops check_dkim = { "dkim", "dkim", 0, 0, 0, NULL,
-    NULL, NULL };
-static const struct check_ops check_dnsbl = { "dnsbl", "dnsbl", 0, 0, 0,
-    NULL, NULL, NULL };
-static const struct check_ops check_dnswl = { "dnswl", "dnswl", 0, 0, 0,
-    NULL, NULL, NULL };
-static const struct check_ops check_outbound = { "outbound", "outbound", 0,
-    0, 0, NULL, NULL, NULL };
+/* Modules of later versions: their config is accepted and warned about. */
+#define PLANNED(var, nm) \
+	static const struct check_ops var = { .name = nm, .group = nm }
+
+PLANNED(check_spf, "spf");
+PLANNED(check_callout, "callout");
+PLANNED(check_greylist, "greylist");
+PLANNED(check_antivirus, "antivirus");
+PLANNED(check_content, "content");
+PLANNED(check_spam, "spam");
+PLANNED(check_dkim, "dkim");
+PLANNED(check_outbound, "outbound");
 
 /*
  * Order matters: the whitelist marks exempt clients, senders and

@@ -147,6 +147,12 @@ txn_arena(struct txn *t)
 void
 txn_score(struct txn *t, const char *detail, int32_t points)
 {
+	txn_score_ex(t, detail, points, 0);
+}
+
+void
+txn_score_ex(struct txn *t, const char *detail, int32_t points, int dry)
+{
 	struct reason	*r, **head;
 
 	r = arena_calloc(txn_arena(t), 1, sizeof(*r));
@@ -159,7 +165,7 @@ txn_score(struct txn *t, const char *detail, int32_t points)
 	r->detail = detail;
 	r->points = points;
 	r->stage = t->stage;
-	r->dry = t->check->module_dry_run;
+	r->dry = t->check->module_dry_run || dry;
 	head = t->msg != NULL ? &t->msg->reasons : &t->conn->reasons;
 	while (*head != NULL)
 		head = &(*head)->next;
@@ -241,4 +247,16 @@ int32_t
 txn_score_total(const struct txn *t)
 {
 	return t->msg != NULL ? msg_score(t->msg) : conn_score(t->conn);
+}
+
+void *
+txn_state(const struct txn *t)
+{
+	return t->state[t->idx];
+}
+
+void
+txn_state_set(struct txn *t, void *p)
+{
+	t->state[t->idx] = p;
 }

@@ -278,6 +278,8 @@ decision_format(struct buf *b, const struct conn_ctx *c,
 		rc = log_escape(b, c->client_addr, 64);
 	if (rc == RC_OK)
 		rc = buf_putc(b, ']');
+	if (rc == RC_OK && c->country != NULL)
+		rc = field(b, "country", "", c->country, "");
 	if (rc == RC_OK && c->helo != NULL)
 		rc = field(b, "helo", "<", c->helo, ">");
 	if (rc == RC_OK && m != NULL)

@@ -251,6 +251,12 @@ metrics_init(void)
 	    "Configuration reloads by result.", "result");
 	M.cfg_generation = metrics_gauge("portero_config_generation",
 	    "Generation number of the configuration in use.");
+	M.dns_queries = metrics_counter("portero_dns_queries_total",
+	    "DNS questions by result (ok, nxdomain, nodata, servfail, "
+	    "timeout, error).", "result");
+	M.dnsl_errors = metrics_counter("portero_dnsl_errors_total",
+	    "DNSBL/DNSWL lookups that failed or gave an error code, by zone.",
+	    "zone");
 	M.dry_run = metrics_counter("portero_dry_run_total",
 	    "Verdicts not applied because of dry run, by module.", "module");
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "dns.h"
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
@@ -112,6 +113,53 @@ held(const struct txn *t)
 	return NULL;
 }
 
+/* The running check applies to this stage of this transaction. */
+static int
+applies(const struct txn *t, const struct check_inst *ci, enum stage st)
+{
+	if (!(ci->ops->stages & STAGE_BIT(st)))
+		return 0;
+	return !(ci->ops->flags & CHECK_INBOUND) || !inbound_exempt(t);
+}
+
+/*
+ * Lets every check of the stage that asks DNS questions ask them, then
+ * waits once for all answers (dns.timeout at most).  NULL when no check
+ * asked anything.  Without a resolver the checks find no batch and fail
+ * per their on_error.
+ */
+static struct dns_batch *
+start_stage(struct txn *t, enum stage st)
+{
+	struct cfg		*cfg = t->conn->cfg;
+	struct dns_batch	*b = NULL;
+	struct dns		*d;
+	struct err		 e;
+	size_t			 i;
+
+	for (i = 0; i < cfg->nchecks; i++) {
+		const struct check_inst	*ci = &cfg->checks[i];
+
+		if (ci->ops->start == NULL || !applies(t, ci, st))
+			continue;
+		if (b == NULL) {
+			err_clear(&e);
+			if ((d = cfg_dns(cfg, &e)) == NULL) {
+				log_conn(t->conn, LOG_ERR, "%s", e.msg);
+				return NULL;
+			}
+			if ((b = dns_batch_new(d)) == NULL)
+				return NULL;
+		}
+		t->check = ci;
+		t->idx = i;
+		ci->ops->start(ci->conf, t, st, b);
+	}
+	if (b != NULL)
+		dns_batch_wait(b);
+	return b;
+}
+
 /*
  * Runs every check of the stage.  At RCPT, a held verdict stops the run
  * just before the first inbound check (so no callout is made for a
@@ -123,11 +171,13 @@ run_stage(struct txn *t, enum stage st, struct verdict *out)
 {
 	const struct cfg	*cfg = t->conn->cfg;
 	const struct verdict	*h;
+	struct dns_batch	*batch;
 	uint64_t		 t0 = now_ms();
 	size_t			 i;
 
 	*out = verdict_continue;
 	t->stage = st;
+	batch = start_stage(t, st);
 	for (i = 0; i < cfg->nchecks; i++) {
 		const struct check_inst	*ci = &cfg->checks[i];
 		enum cr_status		 rs;
@@ -142,6 +192,7 @@ run_stage(struct txn *t, enum stage st, struct verdict *out)
 		if ((ci->ops->flags & CHECK_INBOUND) && inbound_exempt(t))
 			continue;
 		t->check = ci;
+		t->idx = i;
 		t->verdict = verdict_continue;
 		t->error = NULL;
 		rs = ci->ops->run(ci->conf, t, st);
@@ -174,6 +225,7 @@ run_stage(struct txn *t, enum stage st, struct verdict *out)
 	if (st == STAGE_RCPT && out->action == ACT_CONTINUE &&
 	    !held_exempt(t) && (h = held(t)) != NULL)
 		*out = *h;
+	dns_batch_free(batch);
 	metrics_observe(M.stage_seconds, stage_name(st),
 	    (double)(now_ms() - t0) / 1000.0);
 }
@@ -185,12 +237,16 @@ apply_threshold(struct txn *t, struct verdict *out)
 	const struct cfg	*cfg = t->conn->cfg;
 	struct verdict		 v;
 
-	if (out->action != ACT_CONTINUE || inbound_exempt(t))
+	if (out->action != ACT_CONTINUE || inbound_exempt(t) || t->conn->dnswl)
 		return;
 	if (txn_score_total(t) < cfg->thresholds.reject)
 		return;
-	verdict_set(&v, ACT_REJECT, "550", "5.7.1",
-	    "Message rejected as spam", "policy");
+	if (t->stage <= STAGE_HELO && t->conn->threshold_text != NULL)
+		verdict_set(&v, ACT_REJECT, "554", "5.7.1",
+		    t->conn->threshold_text, "policy");
+	else
+		verdict_set(&v, ACT_REJECT, "550", "5.7.1",
+		    "Message rejected as spam", "policy");
 	if (cfg->dry_run || cfg->thresholds.dry_run) {
 		remember_would(t, &v);
 		return;

@@ -46,10 +46,13 @@ cc|gcc|*/gcc) CC=clang ;;	# libFuzzer needs clang
 esac
 OUT=${FUZZ_OUT:-build/fuzz}
 JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-PKGS="milter libconfig libmicrohttpd libsystemd"
 
 # Called from make: its flags (-n, -j, CC=...) are not for our makes.
 unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL
+# The pkg-config packages, as the Makefile lists them.
+PKGS=$(printf 'fuzz-print-pkgs:\n\t@echo $(PKGS)\n' |
+    make -s --no-print-directory -f Makefile -f - fuzz-print-pkgs 2>/dev/null)
+[ -n "$PKGS" ] || PKGS="milter libconfig libmicrohttpd libsystemd"
 # A stack trace with UBSan reports too.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
