@@ -77,6 +77,9 @@ struct check_ops {
 	void		(*start)(const void *conf, struct txn *, enum stage,
 			    struct dns_batch *);
 	enum cr_status	(*run)(const void *conf, struct txn *, enum stage);
+	/* Optional: upkeep outside any transaction (self-tests), run by the
+	 * milter process at start, after each reload and every ten minutes. */
+	void		(*periodic)(const void *conf, struct cfg *);
 };
 
 /* checks.c: every module, in pipeline order; NULL-terminated. */

@@ -17,6 +17,11 @@ struct metric;
 struct metric	*metrics_counter(const char *name, const char *help,
 		    const char *label);
 struct metric	*metrics_gauge(const char *name, const char *help);
+/* A gauge with one label (e.g. per-zone health). */
+struct metric	*metrics_gauge_labeled(const char *name, const char *help,
+		    const char *label);
+void		 metrics_set_labeled(struct metric *, const char *label,
+		    int64_t);
 /* Latency histogram in seconds with fixed buckets 1 ms .. 60 s. */
 struct metric	*metrics_histogram(const char *name, const char *help,
 		    const char *label);
@@ -44,6 +49,7 @@ struct metrics_std {
 	struct metric	*dry_run;	/* would-be verdicts by module */
 	struct metric	*dns_queries;	/* by result */
 	struct metric	*dnsl_errors;	/* DNSBL/DNSWL lookups failed, by zone */
+	struct metric	*dnsl_healthy;	/* zone passed its self-test, by zone */
 };
 extern struct metrics_std M;
 

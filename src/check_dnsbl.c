@@ -327,6 +327,58 @@ dnsl_run(const void *conf, struct txn *t, enum stage st)
 	return rs;
 }
 
+/*
+ * Self-test of every zone: the conventional test entry 127.0.0.2 must be
+ * listed and 127.0.0.1 must not.  A zone that fails is logged (it usually
+ * means the resolver is blocked by the list, or the zone is gone) and its
+ * health gauge drops to 0; scoring goes on as the answers say.
+ */
+static void
+dnsl_periodic(const void *conf, struct cfg *cfg)
+{
+	const struct lists_conf	*lc = conf;
+	struct dns_query	*q[2];
+	struct dns_batch	*b;
+	struct ipaddr		 probe[2];
+	char			 name[512];
+	size_t			 i;
+	int			 k;
+
+	if (lc->nzones == 0 || ipaddr_parse("127.0.0.2", &probe[0]) != RC_OK ||
+	    ipaddr_parse("127.0.0.1", &probe[1]) != RC_OK)
+		return;
+	for (i = 0; i < lc->nzones; i++) {
+		struct zone	*z = &lc->zones[i];
+		enum dns_status	 listed, clean;
+		int32_t		 pts;
+
+		b = dns_batch_new(cfg_dns(cfg, NULL));
+		if (b == NULL)
+			return;
+		for (k = 0; k < 2; k++)
+			q[k] = dns_reverse_name(&probe[k], z->zone, name,
+			    sizeof(name)) == 0 ? dns_batch_add(b, name,
+			    DNS_T_A) : NULL;
+		dns_batch_wait(b);
+		listed = q[0] != NULL ? dns_query_status(q[0]) : DNS_ERROR;
+		clean = q[1] != NULL ? dns_query_status(q[1]) : DNS_ERROR;
+		if (listed == DNS_OK && listing_points(z, q[0], &pts) == 0 &&
+		    (clean == DNS_NXDOMAIN || clean == DNS_NODATA)) {
+			metrics_set_labeled(M.dnsl_healthy, z->zone, 1);
+			log_msg(LOG_DEBUG, "%s: self-test passed", z->zone);
+		} else {
+			metrics_set_labeled(M.dnsl_healthy, z->zone, 0);
+			log_msg(LOG_ERR, "%s: zone failed its self-test "
+			    "(127.0.0.2: %s%s, 127.0.0.1: %s): is the zone "
+			    "right, and is this resolver allowed to query it?",
+			    z->zone, dns_status_name(listed), listed == DNS_OK &&
+			    listing_points(z, q[0], &pts) != 0 ?
+			    " with an error code" : "", dns_status_name(clean));
+		}
+		dns_batch_free(b);
+	}
+}
+
 const struct check_ops check_dnsbl = {
 	.name = "dnsbl",
 	.group = "dnsbl",
@@ -337,6 +389,7 @@ const struct check_ops check_dnsbl = {
 	.teardown = dnsl_teardown,
 	.start = dnsl_start,
 	.run = dnsl_run,
+	.periodic = dnsl_periodic,
 };
 
 const struct check_ops check_dnswl = {
@@ -349,4 +402,5 @@ const struct check_ops check_dnswl = {
 	.teardown = dnsl_teardown,
 	.start = dnsl_start,
 	.run = dnsl_run,
+	.periodic = dnsl_periodic,
 };

@@ -71,6 +71,12 @@ metrics_gauge(const char *name, const char *help)
 }
 
 struct metric *
+metrics_gauge_labeled(const char *name, const char *help, const char *label)
+{
+	return reg(name, help, label, M_GAUGE);
+}
+
+struct metric *
 metrics_histogram(const char *name, const char *help, const char *label)
 {
 	return reg(name, help, label, M_HISTOGRAM);
@@ -91,6 +97,16 @@ series(struct metric *m, const char *label)
 		return &m->s[SERIES_MAX - 1];
 	(void)str_copy(m->s[m->n].label, label, sizeof(m->s[m->n].label));
 	return &m->s[m->n++];
+}
+
+void
+metrics_set_labeled(struct metric *m, const char *label, int64_t v)
+{
+	if (m == NULL)
+		return;
+	(void)pthread_mutex_lock(&m->lock);
+	series(m, label)->gauge = v;
+	(void)pthread_mutex_unlock(&m->lock);
 }
 
 void
@@ -257,6 +273,9 @@ metrics_init(void)
 	M.dnsl_errors = metrics_counter("portero_dnsl_errors_total",
 	    "DNSBL/DNSWL lookups that failed or gave an error code, by zone.",
 	    "zone");
+	M.dnsl_healthy = metrics_gauge_labeled("portero_dnsl_zone_healthy",
+	    "1 if the DNSBL/DNSWL zone passed its last self-test (127.0.0.2 "
+	    "listed, 127.0.0.1 not), else 0.", "zone");
 	M.dry_run = metrics_counter("portero_dry_run_total",
 	    "Verdicts not applied because of dry run, by module.", "module");
 }

@@ -43,6 +43,8 @@ struct mconn {
 	int		 over_cap;
 };
 
+#define PERIODIC_S	600	/* seconds between zone self-tests */
+
 static atomic_int	 active;
 static const char	*child_cfgpath;
 
@@ -457,13 +459,29 @@ milter_open(const struct cfg *cfg, struct err *e)
 	return 0;
 }
 
-/* Reload thread: SIGUSR1 -> load, validate, swap; a bad file is logged and
- * the running config stays. */
+/* Runs the checks' periodic upkeep (zone self-tests) on a snapshot. */
+static void
+run_periodic(struct cfg *cfg)
+{
+	size_t	 i;
+
+	for (i = 0; i < cfg->nchecks; i++)
+		if (cfg->checks[i].ops->periodic != NULL)
+			cfg->checks[i].ops->periodic(cfg->checks[i].conf, cfg);
+}
+
+/*
+ * Reload thread: SIGUSR1 -> load, validate, swap; a bad file is logged and
+ * the running config stays.  Between signals it runs the periodic upkeep:
+ * at start, after a reload and every PERIODIC_S seconds.
+ */
 static void *
 reload_thread(void *arg)
 {
 	sigset_t	 set;
-	int		 sig;
+	struct timespec	 tick = { 10, 0 };
+	uint64_t	 last_periodic = 0;
+	unsigned	 last_gen = 0;
 
 	(void)arg;
 	sigemptyset(&set);
@@ -473,7 +491,15 @@ reload_thread(void *arg)
 		struct err	 e;
 		const char	*diff;
 
-		if (sigwait(&set, &sig) != 0)
+		nc = cfg_acquire();
+		if (nc != NULL && (nc->generation != last_gen ||
+		    now_ms() - last_periodic >= PERIODIC_S * 1000)) {
+			run_periodic(nc);
+			last_gen = nc->generation;
+			last_periodic = now_ms();
+		}
+		cfg_release(nc);
+		if (sigtimedwait(&set, NULL, &tick) != SIGUSR1)
 			continue;
 		err_clear(&e);
 		nc = cfg_load(child_cfgpath, &e);

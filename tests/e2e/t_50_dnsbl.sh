@@ -20,6 +20,9 @@ cat >"$E2E_DIR/zone" <<'ZONE'
 7.100.51.198.wl.example A 127.0.9.1
 7.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.zen.example A 127.0.0.2
 *.silent.example TIMEOUT
+2.0.0.127.zen.example A 127.0.0.2
+2.0.0.127.wl.example A 127.0.0.2
+1.0.0.127.wl.example A 127.0.0.2
 ZONE
 e2e_dns_start "$E2E_DIR/zone" || e2e_bail "dns server"
 mport=$(e2e_free_port)
@@ -94,6 +97,14 @@ out=$(printf 'Subject: t\n\nbody\n' | "$ctl" -c "$E2E_DIR/portero.conf" test \
     --client 203.0.113.7 --rcpt bob@corp.example 2>&1)
 e2e_like "portero-ctl test refuses a listed client the same way" "$out" \
     'verdict=reject code=554 dsn=5\.7\.1 by=policy reason="dnsbl:zen\.example=20\.0"'
+
+# zone self-tests at start: zen.example healthy; wl.example lists the
+# 127.0.0.1 probe (a broken zone); silent.example does not answer
+e2e_like "self-test: healthy zone" "$m" 'portero_dnsl_zone_healthy\{zone="zen\.example"\} 1'
+e2e_like "self-test: zone listing everything is unhealthy" "$m" 'portero_dnsl_zone_healthy\{zone="wl\.example"\} 0'
+e2e_like "self-test: silent zone is unhealthy" "$m" 'portero_dnsl_zone_healthy\{zone="silent\.example"\} 0'
+e2e_check "self-test failure logged" grep -qE \
+    'wl\.example: zone failed its self-test \(127\.0\.0\.2: ok, 127\.0\.0\.1: ok\)' "$(pt_log)"
 
 e2e_postfix_stop
 pt_stop
