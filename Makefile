@@ -36,8 +36,13 @@ OPT	 = -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
 	   -fstack-clash-protection
 LDSAN	 =
 endif
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) || echo PKG-CONFIG-FAILED)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) || echo PKG-CONFIG-FAILED)
+ifneq ($(findstring PKG-CONFIG-FAILED,$(PKG_CFLAGS) $(PKG_LIBS)),)
+ifeq ($(filter deps deps-if-needed clean test run,$(MAKECMDGOALS)),)
+$(error pkg-config cannot find every library ($(PKGS)): run "make deps")
+endif
+endif
 CFLAGS	?=
 LDFLAGS	?=
 ALL_CFLAGS = $(WARN) $(DEFS) $(OPT) -fPIE $(PKG_CFLAGS) $(CFLAGS)

@@ -67,7 +67,8 @@ const char	*dns_status_name(enum dns_status);
 struct ipaddr;
 int		 dns_reverse_name(const struct ipaddr *, const char *zone,
 		    char *buf, size_t len);
-/* Decodes a PTR rdata into a dotted name (no trailing dot); 0 if valid. */
+/* Decodes a PTR rdata into a dotted name (no trailing dot); 0 if valid,
+ * -1 for a malformed name or a label with a dot, NUL or control byte. */
 int		 dns_name_from_wire(const uint8_t *, size_t, char *, size_t);
 
 #endif

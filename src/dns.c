@@ -381,6 +381,12 @@ dns_name_from_wire(const uint8_t *p, size_t len, char *buf, size_t blen)
 			return -1;
 		if (o > 0)
 			buf[o++] = '.';
+		/* a label with a dot, NUL or control byte cannot be shown
+		 * as a host name without lying about it */
+		for (size_t k = 0; k < l; k++)
+			if (p[i + k] <= 0x20 || p[i + k] >= 0x7f ||
+			    p[i + k] == '.')
+				return -1;
 		memcpy(buf + o, p + i, l);
 		o += l;
 		i += l;

@@ -50,6 +50,11 @@ test_wire_names(void **st)
 	assert_int_equal(dns_name_from_wire(long_label, sizeof(long_label) - 1,
 	    buf, sizeof(buf)), -1);
 	assert_int_equal(dns_name_from_wire(ok, sizeof(ok) - 1, buf, 8), -1);
+	/* found by fuzzing: a NUL or a dot inside a label */
+	assert_int_equal(dns_name_from_wire((const uint8_t *)"\x02m\x00\x03org",
+	    7, buf, sizeof(buf)), -1);
+	assert_int_equal(dns_name_from_wire((const uint8_t *)"\x03a.b\x03org",
+	    8, buf, sizeof(buf)), -1);
 }
 
 /* A forwarder where nothing listens: every question ends by the deadline
