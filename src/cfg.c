@@ -457,7 +457,9 @@ compile_checks(struct cfg *c, const config_t *cf, struct err *e)
 		    CONFIG_TRUE && strcmp(onerr, "accept") == 0 ?
 		    ON_ERROR_ACCEPT : ON_ERROR_TEMPFAIL;
 		if (ops->setup != NULL && ops->setup(c, g, &ci->conf, e) != 0) {
-			err_prefix(e, "%s: %s", c->path, ops->name);
+			/* messages that name file:line already say enough */
+			if (strncmp(e->msg, c->path, strlen(c->path)) != 0)
+				err_prefix(e, "%s: %s", c->path, ops->name);
 			return -1;
 		}
 		c->nchecks++;

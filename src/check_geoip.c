@@ -40,7 +40,7 @@
 #include "util.h"
 
 #define NCODES		(26 * 26)	/* two letters A-Z */
-#define CHECK_EVERY_MS	1000		/* stat() the file at most this often */
+#define CHECK_EVERY_MS	1000	/* stat() the file at most this often */
 
 /* One open database; freed by the last geoip_db_release(). */
 struct geoip_db {
@@ -63,9 +63,9 @@ struct file_id {
 struct geoip_live {
 	pthread_mutex_t	 lock;		/* guards db */
 	struct geoip_db	*db;
-	pthread_mutex_t	 check_lock;	/* one file check at a time; guards seen */
+	pthread_mutex_t	 check_lock;	/* one file check at a time; and seen */
 	struct file_id	 seen;		/* the file last acted on */
-	_Atomic uint64_t next_check;	/* now_ms() of the next file check */
+	_Atomic uint64_t next_check;	/* now_ms() of the next check */
 };
 
 struct geoip_conf {
@@ -210,7 +210,8 @@ refresh(const struct geoip_conf *gc)
 	l->seen = id;
 	if (!id.ok) {
 		log_msg(LOG_WARNING, "geoip: cannot stat %s: %s; still using "
-		    "the database loaded before", gc->path, strerror(id.errnum));
+		    "the database loaded before", gc->path,
+		    strerror(id.errnum));
 		goto out;
 	}
 	db = id.regular ? geoip_db_open(gc->path, &why) : NULL;

@@ -21,7 +21,7 @@
 
 static char	 dir[64];
 static char	 db_default[128];	/* RO CN DE US, @NL */
-static char	 db_moved[128];		/* the same, 192.0.2.0/24 -> RO */
+static char	 db_moved[128];		/* 192.0.2.0/24 -> RO */
 static char	 db_city[128];
 
 /* Runs make-mmdb.pl ARGS (the output file first). */
@@ -164,8 +164,8 @@ struct row {
 	const char	*client;
 	const char	*auth;		/* authenticate at MAIL */
 	const char	*country;	/* NULL: none */
-	int32_t		 score;		/* after connect (and MAIL) */
-	const char	*logs;		/* substring of the decision line */
+	int32_t		 score;		/* after connect, MAIL */
+	const char	*logs;		/* in the decision line */
 };
 
 static const struct row rows[] = {
@@ -398,7 +398,10 @@ expect_country(struct cfg *cfg, const char *ip, const char *want)
 static void
 sleep_ms(unsigned ms)
 {
-	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec	 ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;

@@ -34,7 +34,8 @@ my %net = (
 );
 for my $arg (@ARGV) {
 	my ($cidr, $cc) = $arg =~ m{^([0-9A-Fa-f.:]+/\d+)=(\@?[A-Z]{2})?$}
-	    or die "$0: bad mapping '$arg' (want CIDR=CC, CIDR=\@CC or CIDR=)\n";
+	    or die "$0: bad mapping '$arg' "
+	    . "(want CIDR=CC, CIDR=\@CC or CIDR=)\n";
 	if (defined $cc) {
 		$net{$cidr} = $cc;
 	} else {
