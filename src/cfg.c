@@ -283,12 +283,32 @@ dup_str(char **dst, const char *src, struct err *e)
 	return 0;
 }
 
+/* A forwarder as libunbound takes it: "IP" or "IP@PORT". */
+static int
+forwarder_valid(const char *s)
+{
+	char			 host[64];
+	const char		*at = strchr(s, '@');
+	size_t			 hl = at != NULL ? (size_t)(at - s) : strlen(s);
+	unsigned long long	 port;
+	struct ipaddr		 ip;
+
+	if (hl >= sizeof(host))
+		return 0;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (strchr(host, '[') != NULL || ipaddr_parse(host, &ip) != RC_OK)
+		return 0;
+	return at == NULL || parse_uint(at + 1, 1, 65535, &port) == RC_OK;
+}
+
 /* dns group: mode, forwarders ("127.0.0.1@5353", "[::1]:53" style is
  * libunbound's "addr@port"), timeout. */
 static int
 compile_dns(struct cfg *c, const config_setting_t *g, struct err *e)
 {
 	struct strlist	 l;
+	size_t		 i;
 
 	c->dns.forward = strcmp(cv_string(g, "dns.mode"), "forward") == 0;
 	c->dns.timeout_ms = (unsigned)cv_duration(g, "dns.timeout") * 1000;
@@ -296,6 +316,14 @@ compile_dns(struct cfg *c, const config_setting_t *g, struct err *e)
 		return -1;
 	c->dns.servers = l.v;
 	c->dns.nservers = l.n;
+	for (i = 0; i < l.n; i++) {
+		if (!forwarder_valid(l.v[i])) {
+			err_set(e, "%s:%d: setting 'dns.forward[%zu]': '%s' is "
+			    "not IP or IP@PORT", c->path, line_of(g,
+			    "dns.forward"), i, l.v[i]);
+			return -1;
+		}
+	}
 	if (c->dns.forward && c->dns.nservers == 0) {
 		err_set(e, "%s:%d: setting 'dns.forward': mode \"forward\" "
 		    "needs at least one server", c->path, line_of(g,
@@ -452,10 +480,16 @@ compile_checks(struct cfg *c, const config_t *cf, struct err *e)
 		ci->module_dry_run = ops->group != NULL &&
 		    group_bool(g, "dry_run", 0);
 		ci->dry_run = c->dry_run || ci->module_dry_run;
-		ci->on_error = ops->group != NULL &&
-		    config_setting_lookup_string(g, "on_error", &onerr) ==
-		    CONFIG_TRUE && strcmp(onerr, "accept") == 0 ?
-		    ON_ERROR_ACCEPT : ON_ERROR_TEMPFAIL;
+		/* lists of entries (dnsbl, dnswl) carry on_error per entry
+		 * and fail open as a whole (SPEC section 4) */
+		if (ops->group != NULL && config_setting_is_list(g))
+			ci->on_error = ON_ERROR_ACCEPT;
+		else
+			ci->on_error = ops->group != NULL &&
+			    config_setting_lookup_string(g, "on_error",
+			    &onerr) == CONFIG_TRUE && strcmp(onerr,
+			    "accept") == 0 ? ON_ERROR_ACCEPT :
+			    ON_ERROR_TEMPFAIL;
 		if (ops->setup != NULL && ops->setup(c, g, &ci->conf, e) != 0) {
 			/* messages that name file:line already say enough */
 			if (strncmp(e->msg, c->path, strlen(c->path)) != 0)

@@ -275,14 +275,11 @@ dnsl_run(const void *conf, struct txn *t, enum stage st)
 	(void)st;
 	if (!c->has_ip || lc->nzones == 0)
 		return CR_SKIP;
-	if (qs == NULL) {
-		txn_error(t, "no DNS resolver");
-		return CR_ERROR;
-	}
+	/* no resolver (qs == NULL): every zone failed, per its on_error */
 	for (i = 0; i < lc->nzones; i++) {
 		struct zone	*z = &lc->zones[i];
-		enum dns_status	 ds = qs[i] != NULL ? dns_query_status(qs[i]) :
-				    DNS_ERROR;
+		enum dns_status	 ds = qs != NULL && qs[i] != NULL ?
+				    dns_query_status(qs[i]) : DNS_ERROR;
 
 		switch (ds) {
 		case DNS_NXDOMAIN:

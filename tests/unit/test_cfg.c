@@ -25,6 +25,8 @@ test_good(void **st)
 		    "\"36d\"; };",
 		"content = { enabled = false; max_size = \"50M\"; };",
 		"dnsbl = ( );",
+		"dns = { mode = \"forward\"; forward = [ \"127.0.0.1\", "
+		    "\"127.0.0.1@5353\", \"::1@53\" ]; timeout = 1; };",
 	};
 	struct err	 e;
 	struct cfg	*c;
@@ -83,6 +85,11 @@ test_bad(void **st)
 		    "'milter.user': no such user 'no-such-user-x'" },
 		{ "milter = { group = \"no-such-group-x\"; };",
 		    "'milter.group': no such group" },
+		{ "dns = { mode = \"forward\"; forward = [ \"not-an-ip\" ]; };",
+		    "setting 'dns.forward[0]': 'not-an-ip' is not IP or IP@PORT" },
+		{ "dns = { mode = \"forward\"; forward = [ \"127.0.0.1@0\" ]; };",
+		    "'dns.forward[0]'" },
+		{ "dns = { mode = \"forward\"; };", "needs at least one server" },
 		{ "metrics = { listen = \"localhost\"; };",
 		    ":1: setting 'metrics.listen': metrics.listen 'localhost' "
 		    "is not host:port" },
