@@ -54,6 +54,7 @@ LIB_SRCS = src/dns.c src/err.c src/util.c src/buf.c src/arena.c src/cidr.c \
 	   src/cfg.c src/cfg_schema.c src/ctx.c src/pipeline.c src/checks.c \
 	   src/check_lists.c src/check_helo.c src/check_sender.c \
 	   src/check_dnsbl.c src/check_geoip.c src/check_rdns.c \
+	   src/spf_record.c src/spf_eval.c src/check_spf.c \
 	   src/milter.c src/testmsg.c
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(O)/obj/%.o)
 HDRS	 = $(wildcard include/*.h)

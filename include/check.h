@@ -93,6 +93,7 @@ extern const struct check_ops check_dnswl;
 extern const struct check_ops check_rdns;
 extern const struct check_ops check_sender;
 extern const struct check_ops check_geoip;
+extern const struct check_ops check_spf;
 
 const char	*stage_name(enum stage);
 const char	*action_name(enum action);

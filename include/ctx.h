@@ -87,6 +87,8 @@ struct msg_ctx {
 	int		 from_null;
 	int		 from_bad;
 	int		 whitelisted;	/* sender whitelisted */
+	const char	*spf;		/* SPF result for the log; NULL: not
+					 * checked */
 
 	struct rcpt	*rcpts, **rcpt_tail;
 	size_t		 nrcpt;		/* accepted recipients */
@@ -111,6 +113,8 @@ struct txn {
 	const char		*error;		/* CR_ERROR detail */
 	int			 nomem;
 	size_t			 idx;		/* running check's index */
+	uint64_t		 dns_deadline;	/* now_ms() when the stage's
+						 * DNS time (dns.timeout) ends */
 	void			*state[CHECK_MAX];	/* start() -> run() */
 };
 

@@ -53,6 +53,10 @@ struct dns_query *dns_batch_add(struct dns_batch *, const char *name,
 		    int rrtype);
 /* Waits for every answer or the resolver's timeout. */
 void		 dns_batch_wait(struct dns_batch *);
+/* The same with a shorter wait (what is left of a stage's deadline). */
+void		 dns_batch_wait_ms(struct dns_batch *, unsigned ms);
+/* The resolver's per-batch timeout. */
+unsigned	 dns_timeout_ms(const struct dns *);
 /* Frees the batch and its answers (cancelling what is still asked). */
 void		 dns_batch_free(struct dns_batch *);
 

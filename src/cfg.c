@@ -455,6 +455,7 @@ compile_checks(struct cfg *c, const config_t *cf, struct err *e)
 		const config_setting_t	*g;
 		struct check_inst	*ci;
 		const char		*onerr;
+		char			 key[64];
 
 		if (ops->group != NULL) {
 			g = config_lookup(cf, ops->group);
@@ -484,12 +485,15 @@ compile_checks(struct cfg *c, const config_t *cf, struct err *e)
 		 * and fail open as a whole (SPEC section 4) */
 		if (ops->group != NULL && config_setting_is_list(g))
 			ci->on_error = ON_ERROR_ACCEPT;
-		else
-			ci->on_error = ops->group != NULL &&
-			    config_setting_lookup_string(g, "on_error",
-			    &onerr) == CONFIG_TRUE && strcmp(onerr,
-			    "accept") == 0 ? ON_ERROR_ACCEPT :
-			    ON_ERROR_TEMPFAIL;
+		else if (ops->group != NULL) {
+			/* the group's value, else the module's own default */
+			(void)snprintf(key, sizeof(key), "%s.on_error",
+			    ops->group);
+			onerr = cv_string(g, key);
+			ci->on_error = strcmp(onerr, "accept") == 0 ?
+			    ON_ERROR_ACCEPT : ON_ERROR_TEMPFAIL;
+		} else
+			ci->on_error = ON_ERROR_TEMPFAIL;
 		if (ops->setup != NULL && ops->setup(c, g, &ci->conf, e) != 0) {
 			/* messages that name file:line already say enough */
 			if (strncmp(e->msg, c->path, strlen(c->path)) != 0)

@@ -182,6 +182,7 @@ rdns_run(const void *conf, struct txn *t, enum stage st)
 	struct dns_batch	*b;
 	size_t			 i, n, len, good = 0;
 	enum dns_status		 ds;
+	uint64_t		 now;
 	int			 confirmed = 0, generic = 0;
 
 	(void)st;
@@ -216,7 +217,10 @@ rdns_run(const void *conf, struct txn *t, enum stage st)
 		    DNS_T_AAAA);
 		good++;
 	}
-	dns_batch_wait(b);
+	/* the forward round shares the stage's dns.timeout */
+	now = now_ms();
+	dns_batch_wait_ms(b, t->dns_deadline > now ?
+	    (unsigned)(t->dns_deadline - now) : 0);
 	for (i = 0; i < good; i++) {
 		if (fwd[i] != NULL && confirms(fwd[i], &c->ip))
 			confirmed = 1;

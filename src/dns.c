@@ -115,6 +115,17 @@ dns_new(const struct dns_conf *c, struct err *e)
 	d->timeout_ms = c->timeout_ms;
 	/* no /etc/hosts, no /etc/resolv.conf: only what the config says */
 	rc = ub_ctx_async(d->ub, 1);
+	/* room for many connections' questions at once: libunbound's
+	 * library defaults (16 ports, 1 MB caches) are for one client */
+	if (rc == 0)
+		rc = ub_ctx_set_option(d->ub, "outgoing-range:", "1024");
+	if (rc == 0)
+		rc = ub_ctx_set_option(d->ub, "num-queries-per-thread:",
+		    "1024");
+	if (rc == 0)
+		rc = ub_ctx_set_option(d->ub, "msg-cache-size:", "16m");
+	if (rc == 0)
+		rc = ub_ctx_set_option(d->ub, "rrset-cache-size:", "32m");
 	if (rc == 0 && c->forward) {
 		rc = ub_ctx_set_option(d->ub, "do-not-query-localhost:", "no");
 		/* the forwarders answer for private and documentation
@@ -268,11 +279,17 @@ dns_batch_add(struct dns_batch *b, const char *name, int rrtype)
 void
 dns_batch_wait(struct dns_batch *b)
 {
+	dns_batch_wait_ms(b, b->dns->timeout_ms);
+}
+
+void
+dns_batch_wait_ms(struct dns_batch *b, unsigned ms)
+{
 	struct timespec	 until;
 	uint64_t	 ns;
 
 	(void)clock_gettime(CLOCK_REALTIME, &until);
-	ns = (uint64_t)until.tv_nsec + (uint64_t)b->dns->timeout_ms * 1000000;
+	ns = (uint64_t)until.tv_nsec + (uint64_t)ms * 1000000;
 	until.tv_sec += (time_t)(ns / 1000000000);
 	until.tv_nsec = (long)(ns % 1000000000);
 	(void)pthread_mutex_lock(&b->lock);
@@ -395,4 +412,10 @@ dns_name_from_wire(const uint8_t *p, size_t len, char *buf, size_t blen)
 		return -1;
 	buf[o] = '\0';
 	return 0;
+}
+
+unsigned
+dns_timeout_ms(const struct dns *d)
+{
+	return d->timeout_ms;
 }

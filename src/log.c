@@ -330,6 +330,8 @@ decision_format(struct buf *b, const struct conn_ctx *c,
 	score_fmt(m != NULL ? msg_score(m) : conn_score(c), sc, sizeof(sc));
 	if (rc == RC_OK)
 		rc = buf_printf(b, "\" score=%s", sc);
+	if (rc == RC_OK && m != NULL && m->spf != NULL)
+		rc = buf_printf(b, " spf=%s", m->spf);
 	if (rc == RC_OK)
 		rc = buf_printf(b, " dir=%s", c->outbound ? "out" : "in");
 	if (rc == RC_OK && m != NULL)

@@ -150,6 +150,7 @@ start_stage(struct txn *t, enum stage st)
 			}
 			if ((b = dns_batch_new(d)) == NULL)
 				return NULL;
+			t->dns_deadline = now_ms() + dns_timeout_ms(d);
 		}
 		t->check = ci;
 		t->idx = i;

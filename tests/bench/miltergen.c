@@ -32,6 +32,17 @@
  * milter writing two replies in a row (e.g. SMFIR_ADDHEADER then
  * SMFIR_ACCEPT) waits for our delayed ACK (~40 ms on Linux) unless it
  * sets TCP_NODELAY itself.
+ *
+ * --connect-only measures the connect stage instead: every "message" is
+ * a milter connection of its own (negotiation, connect macros and
+ * SMFIC_CONNECT, then QUIT), and its latency runs from the write of the
+ * CONNECT command (its macros go in the same write) to the milter's reply
+ * to it.  The result line is the same, msgs counting connections.  With
+ * --client-ip-range A.B.C.D/N the connections present successive
+ * addresses of that IPv4 network (network and broadcast addresses left
+ * out below /31), one new address per connection across all threads, so
+ * that no DNS answer about the client can be in the milter's cache; a
+ * fixed --client-ip gives the warm case.
  */
 
 #include <sys/types.h>
@@ -156,6 +167,10 @@ struct config {
 	unsigned int		 rcpts;
 	const char		*client_ip;
 	char			 client_family;
+	int			 connect_only;
+	const char		*range;		/* --client-ip-range */
+	uint32_t		 range_first;	/* host order */
+	uint32_t		 range_hosts;
 	const char		*helo;
 	const char		*sender;
 	int			 nodelay;
@@ -207,6 +222,8 @@ static char		*g_body;
 static char		 g_date[64];
 static atomic_uint	 g_errprinted;
 
+static atomic_ulong	 g_connidx;	/* connections begun, --connect-only */
+
 static pthread_mutex_t	 g_neglock = PTHREAD_MUTEX_INITIALIZER;
 static int		 g_negsaved;
 static uint32_t		 g_negver, g_negacts, g_negproto, g_negextra;
@@ -224,7 +241,11 @@ usage(void)
 	fprintf(stderr, "usage: miltergen -s unix:/path|inet:PORT@127.0.0.1 "
 	    "-c CONCURRENCY -n MESSAGES -m envelope|full\n"
 	    "\t[-b BODYBYTES] [-r RCPTS] [--client-ip ADDR] [--helo NAME]\n"
-	    "\t[--from ADDR] [--nagle] [-v]\n");
+	    "\t[--from ADDR] [--nagle] [-v]\n"
+	    "       miltergen -s SOCKET -c CONCURRENCY -n CONNECTIONS "
+	    "--connect-only\n"
+	    "\t[--client-ip ADDR | --client-ip-range A.B.C.D/N] [--nagle] "
+	    "[-v]\n");
 	exit(2);
 }
 
@@ -915,11 +936,14 @@ open_socket(struct worker *w, struct conn *c)
 }
 
 /*
- * Open a milter session up to and including HELO.  Returns -1 on
- * error, otherwise the connection level verdict.
+ * Open a milter session up to and including HELO, for a client at ip
+ * (family '4' or '6').  Returns -1 on error, otherwise the connection
+ * level verdict.  With clat (--connect-only) the session stops after the
+ * reply to CONNECT, whose latency goes to *clat.
  */
 static int
-session_open(struct worker *w, struct conn *c)
+session_open_ip(struct worker *w, struct conn *c, const char *ip, char family,
+    unsigned long connno, uint64_t *clat)
 {
 	char		 ubuf[160], port[16];
 	struct macro	 cm[] = {
@@ -929,42 +953,54 @@ session_open(struct worker *w, struct conn *c)
 		{ "{daemon_port}", "25", 1 },
 		{ "_", ubuf, 1 },
 		{ "v", "Postfix 3.7.11", 0 },
-		{ "{client_addr}", cfg.client_ip, 0 },
+		{ "{client_addr}", ip, 0 },
 		{ "{client_name}", "mx.example.test", 0 },
 		{ "{client_ptr}", "mx.example.test", 0 },
 		{ "{client_port}", port, 0 },
 	};
+	uint64_t	 t0;
 	uint16_t	 cport;
 	unsigned char	 fam;
 	int		 r, v;
 
 	if (open_socket(w, c) == -1 || negotiate(w, c) == -1)
 		return -1;
-	cport = (uint16_t)(40000 + (w->id * 97 + w->reconnects) % 20000);
+	cport = (uint16_t)(40000 + (w->id * 97 + (clat != NULL ? connno :
+	    w->reconnects)) % 20000);
 	r = snprintf(port, sizeof(port), "%u", (unsigned int)cport);
 	if (r < 0 || (size_t)r >= sizeof(port))
 		return -1;
-	r = snprintf(ubuf, sizeof(ubuf), "mx.example.test [%s]",
-	    cfg.client_ip);
+	r = snprintf(ubuf, sizeof(ubuf), "mx.example.test [%s]", ip);
 	if (r < 0 || (size_t)r >= sizeof(ubuf)) {
 		werr(w, "client name too long");
+		return -1;
+	}
+	if (clat != NULL && (c->proto & (MG_P_NOCONNECT | MG_P_NR_CONN))) {
+		werr(w, "the milter does not reply to CONNECT (protocol "
+		    "0x%06lx): nothing to measure", (unsigned long)c->proto);
 		return -1;
 	}
 	if (!(c->proto & MG_P_NOCONNECT)) {
 		if (send_macros(w, c, MG_M_CONNECT, MG_C_CONNECT, cm,
 		    sizeof(cm) / sizeof(cm[0])) == -1)
 			return -1;
-		fam = (unsigned char)cfg.client_family;
+		fam = (unsigned char)family;
 		cport = htons(cport);
 		if (pkt_begin(w, c, MG_C_CONNECT) == -1 ||
 		    pkt_str(w, c, "mx.example.test") == -1 ||
 		    pkt_add(w, c, &fam, 1) == -1 ||
 		    pkt_add(w, c, &cport, 2) == -1 ||
-		    pkt_str(w, c, cfg.client_ip) == -1 ||
+		    pkt_str(w, c, ip) == -1 ||
 		    pkt_end(w, c) == -1)
 			return -1;
 		if (!(c->proto & MG_P_NR_CONN)) {
+			/* the queued macros and CONNECT go out here */
+			t0 = now_ns();
 			v = await_verdict(w, c, ST_CONNECT);
+			if (clat != NULL && v != V_ERROR) {
+				*clat = c->lastreply - t0;
+				return v;
+			}
 			if (v != V_CONTINUE)
 				return v == V_ERROR ? -1 : v;
 		}
@@ -980,6 +1016,13 @@ session_open(struct worker *w, struct conn *c)
 		}
 	}
 	return V_CONTINUE;
+}
+
+static int
+session_open(struct worker *w, struct conn *c)
+{
+	return session_open_ip(w, c, cfg.client_ip, cfg.client_family, 0,
+	    NULL);
 }
 
 /*
@@ -1203,6 +1246,61 @@ do_message(struct worker *w, struct conn *c, unsigned long msgno)
 	return 0;
 }
 
+/*
+ * --connect-only: each of the worker's count connections opens a
+ * session, times the reply to CONNECT, says QUIT and closes.
+ */
+static void
+worker_connects(struct worker *w)
+{
+	struct conn	 c;
+	struct in_addr	 in;
+	char		 ipbuf[INET_ADDRSTRLEN];
+	const char	*ip;
+	unsigned long	 i, n, consec = 0;
+	uint64_t	 lat, t0;
+	int		 v;
+
+	conn_init(&c);
+	for (i = 0; i < w->count; i++) {
+		n = atomic_fetch_add(&g_connidx, 1);
+		ip = cfg.client_ip;
+		if (cfg.range != NULL) {
+			in.s_addr = htonl(cfg.range_first +
+			    (uint32_t)(n % cfg.range_hosts));
+			if (inet_ntop(AF_INET, &in, ipbuf, sizeof(ipbuf)) ==
+			    NULL)
+				fatal("inet_ntop: %s", strerror(errno));
+			ip = ipbuf;
+		}
+		t0 = now_ns();
+		if (w->t_first == 0)
+			w->t_first = t0;
+		lat = 0;
+		v = session_open_ip(w, &c, ip, cfg.client_family, n, &lat);
+		if (v == -1) {
+			w->verdicts[V_ERROR]++;
+			conn_reset(&c);
+			if (++consec >= MG_MAXCONSEC) {
+				werr(w, "%d errors in a row, giving up the "
+				    "remaining %lu connections", MG_MAXCONSEC,
+				    w->count - i - 1);
+				w->verdicts[V_ERROR] += w->count - i - 1;
+				break;
+			}
+			continue;
+		}
+		consec = 0;
+		w->lat[w->nlat++] = lat;
+		w->verdicts[v]++;
+		if (!c.drop && send_cmd(w, &c, MG_C_QUIT) == 0)
+			(void)flush_out(w, &c);
+		conn_reset(&c);
+	}
+	w->t_end = now_ns();
+	conn_free(&c);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -1211,6 +1309,10 @@ worker_main(void *arg)
 	unsigned long	 i, consec = 0;
 	int		 isopen = 0, v;
 
+	if (cfg.connect_only) {
+		worker_connects(w);
+		return NULL;
+	}
 	conn_init(&c);
 	for (i = 0; i < w->count; i++) {
 		if (!isopen) {
@@ -1306,6 +1408,36 @@ print_flags(uint32_t proto)
 		printf("none");
 }
 
+/* --client-ip-range A.B.C.D/N: the addresses handed out in turn. */
+static void
+parse_range(const char *spec)
+{
+	char		 buf[INET_ADDRSTRLEN + 4], *slash;
+	struct in_addr	 in;
+	unsigned long	 bits;
+	uint32_t	 base, mask;
+
+	if (strlen(spec) >= sizeof(buf))
+		fatal("bad --client-ip-range: %s", spec);
+	strcpy(buf, spec);
+	if ((slash = strchr(buf, '/')) == NULL)
+		fatal("bad --client-ip-range (want A.B.C.D/N): %s", spec);
+	*slash++ = '\0';
+	bits = parse_num(slash, "--client-ip-range prefix length", 8, 32);
+	if (inet_pton(AF_INET, buf, &in) != 1)
+		fatal("bad --client-ip-range (IPv4 only): %s", spec);
+	mask = bits == 32 ? 0xffffffffU : ~(0xffffffffU >> bits);
+	base = ntohl(in.s_addr) & mask;
+	cfg.range = spec;
+	if (bits >= 31) {
+		cfg.range_first = base;
+		cfg.range_hosts = bits == 32 ? 1 : 2;
+	} else {
+		cfg.range_first = base + 1;
+		cfg.range_hosts = (uint32_t)((1UL << (32 - bits)) - 2);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1314,6 +1446,8 @@ main(int argc, char *argv[])
 		{ "helo", required_argument, NULL, 'H' },
 		{ "from", required_argument, NULL, 'F' },
 		{ "nagle", no_argument, NULL, 'G' },
+		{ "connect-only", no_argument, NULL, 'C' },
+		{ "client-ip-range", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1376,6 +1510,12 @@ main(int argc, char *argv[])
 		case 'G':
 			cfg.nodelay = 0;
 			break;
+		case 'C':
+			cfg.connect_only = 1;
+			break;
+		case 'R':
+			parse_range(optarg);
+			break;
 		case 'v':
 			cfg.verbose = 1;
 			break;
@@ -1384,20 +1524,30 @@ main(int argc, char *argv[])
 		}
 	}
 	if (optind != argc || cfg.spec == NULL || cfg.conc == 0 ||
-	    cfg.msgs == 0 || mode == NULL)
+	    cfg.msgs == 0 || (mode == NULL) == !cfg.connect_only)
 		usage();
-	if (strcmp(mode, "envelope") == 0)
+	if (cfg.range != NULL && !cfg.connect_only)
+		fatal("--client-ip-range goes with --connect-only");
+	if (cfg.connect_only)
+		cfg.full = 0;
+	else if (strcmp(mode, "envelope") == 0)
 		cfg.full = 0;
 	else if (strcmp(mode, "full") == 0)
 		cfg.full = 1;
 	else
 		fatal("bad mode %s (envelope or full)", mode);
+	if (cfg.range != NULL && cfg.msgs > cfg.range_hosts)
+		fprintf(stderr, "miltergen: warning: %lu connections but %lu "
+		    "addresses in %s: addresses repeat\n", cfg.msgs,
+		    (unsigned long)cfg.range_hosts, cfg.range);
 	if (inet_pton(AF_INET, cfg.client_ip, &a6) == 1)
 		cfg.client_family = '4';
 	else if (inet_pton(AF_INET6, cfg.client_ip, &a6) == 1)
 		cfg.client_family = '6';
 	else
 		fatal("bad client address: %s", cfg.client_ip);
+	if (cfg.range != NULL)
+		cfg.client_family = '4';
 	if (strlen(cfg.sender) > 256 || strlen(cfg.helo) > 255)
 		fatal("sender or helo too long");
 	if (cfg.conc > cfg.msgs)
@@ -1468,10 +1618,16 @@ main(int argc, char *argv[])
 	qsort(lat, nlat, sizeof(*lat), cmp_u64);
 	done = cfg.msgs - tot[V_ERROR];
 
-	printf("miltergen: socket=%s mode=%s concurrency=%u msgs=%lu "
-	    "body=%zu rcpts=%u nodelay=%s\n", cfg.spec,
-	    cfg.full ? "full" : "envelope", cfg.conc, cfg.msgs,
-	    cfg.bodybytes, cfg.rcpts, cfg.nodelay ? "yes" : "no");
+	if (cfg.connect_only)
+		printf("miltergen: socket=%s mode=connect-only concurrency=%u "
+		    "connections=%lu client=%s nodelay=%s\n", cfg.spec,
+		    cfg.conc, cfg.msgs, cfg.range != NULL ? cfg.range :
+		    cfg.client_ip, cfg.nodelay ? "yes" : "no");
+	else
+		printf("miltergen: socket=%s mode=%s concurrency=%u msgs=%lu "
+		    "body=%zu rcpts=%u nodelay=%s\n", cfg.spec,
+		    cfg.full ? "full" : "envelope", cfg.conc, cfg.msgs,
+		    cfg.bodybytes, cfg.rcpts, cfg.nodelay ? "yes" : "no");
 	if (g_negsaved) {
 		printf("negotiated version=%lu actions=0x%03lx "
 		    "protocol=0x%06lx (", (unsigned long)g_negver,

@@ -17,6 +17,9 @@
 # Prints a table: msgs/s, latency p50/p99/max (ms), errors, the
 # portero/null throughput ratio and peak RSS (largest VmHWM of the
 # process and its descendants, since the process started).
+# Then tests/bench/connect.sh: portero's connect-stage latency with
+# DNSBL/DNSWL/rDNS lookups answered by the e2e DNS test server, and GeoIP
+# (its own table; see that script).
 #
 # Environment:
 #   PORTERO=path       portero binary (default build/portero)
@@ -27,10 +30,11 @@
 #   BENCH_CONC=N       concurrent connections (default 16)
 #   BENCH_BODY=N       body bytes of the full scenario (default 4096)
 #   BENCH_REPEAT=N     run each measurement N times, keep the best (2)
+#   BENCH_CONNECT=0    skip the connect-stage bench (connect.sh, ~80 s)
 #   CC                 C compiler (default cc)
 # Raw generator output goes to build/bench/raw/.  Only loopback is used.
 #
-# Usage: tests/bench/run.sh            (about 1.5 min on 2 cores)
+# Usage: tests/bench/run.sh            (about 3 min on 2 cores)
 #        PORTERO=/path/to/portero BENCH_MSGS=10000 tests/bench/run.sh
 #
 # Noise: Debian's libmilter is built with its worker pool: a session
@@ -402,3 +406,12 @@ echo "vs-null: portero msgs/s / null -N -R msgs/s (same transport and" \
 echo "rss-MiB: peak VmHWM over the milter's process tree since it started."
 echo "null -H adds a header at end of message (two replies back to back)."
 echo "total $(($(date +%s) - start)) s; raw generator output in $raw"
+
+# ---- connect stage with DNS lookups (its own table) ----
+if [ "${BENCH_CONNECT:-1}" != 0 ]; then
+	echo
+	rc=0
+	MILTERGEN=$build/miltergen PORTERO=$portero "$here/connect.sh" || rc=$?
+	[ "$rc" -eq 0 ] || log "bench: connect.sh: exit $rc (1: an" \
+	    "acceptance check failed, see its FAIL lines; 2: it could not run)"
+fi

@@ -19,12 +19,30 @@ Zone file: one record per line, "#" or ";" starts a comment line:
                                        strings, one character-string each)
   SERVFAIL [QTYPE]   answer SERVFAIL for this name (only for QTYPE if given)
   TIMEOUT  [QTYPE]   never answer queries for this name (or only for QTYPE)
+  DELAY MS [QTYPE]   answer queries for this name MS milliseconds late (only
+                     for QTYPE if given), whatever the answer (records,
+                     NODATA, NXDOMAIN, SERVFAIL)
 
 Names are case-insensitive, a trailing dot is optional, "*.suffix" is a
 wildcard for any name below suffix that has no records of its own. Unknown
 names get NXDOMAIN; known names (or empty non-terminals) without records of
 the asked type get NOERROR with no answer. CNAMEs are followed inside the zone.
 The file is re-read whenever its mtime/size changes, so tests may append.
+
+DELAY lines are kept apart from the records: they neither create a name nor
+hide a wildcard, so "*.bl.example DELAY 50" alone delays the NXDOMAIN of
+every name below bl.example. The delay of a query is that of the DELAY line
+of the name asked (not of a CNAME target), else of the nearest "*.suffix"
+DELAY line; TIMEOUT wins over DELAY. The delay counts from the query's
+arrival (a UDP datagram's kernel receive timestamp, a TCP message's last
+byte), so the time this server spends receiving, parsing and answering is
+inside it, not added to it: a burst of queries gets its answers at the
+times the zone says, like a set of remote servers with fixed round-trip
+times (as long as the server keeps up: about 1 ms of work per query). A
+delayed answer is sent from a timer thread of its own, so the server goes
+on answering other queries (over TCP too: the answers of one connection
+may then come out of order, as RFC 7766 allows). The query is logged when
+it arrives.
 
 Every query is logged to --query-log (if given) as "qname QTYPE udp|tcp".
 
@@ -39,12 +57,15 @@ import socketserver
 import struct
 import sys
 import threading
+import time
 
 from dnslib import (AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, TXT, A,
                     DNSRecord)
 
 SUPPORTED = ("A", "AAAA", "PTR", "TXT", "MX", "CNAME")
 SPECIAL = ("SERVFAIL", "TIMEOUT")
+DELAY = "DELAY"
+SO_TIMESTAMPNS = 35     # Linux <asm-generic/socket.h>, not in module socket
 
 
 def norm(name):
@@ -76,6 +97,7 @@ class Zone:
         self.path = path
         self.sig = None
         self.records = {}   # name -> list of (TYPE, ttl, rdata-or-arg)
+        self.delays = {}    # name -> list of (seconds, QTYPE or None)
         self.lock = threading.Lock()
         self.maybe_reload()
 
@@ -89,15 +111,16 @@ class Zone:
             if sig == self.sig:
                 return
             self.sig = sig
-            self.records = self.parse() if sig else {}
+            self.records, self.delays = self.parse() if sig else ({}, {})
 
     def parse(self):
         recs = {}
+        delays = {}
         try:
             with open(self.path, encoding="utf-8") as f:
                 lines = f.readlines()
         except OSError:
-            return recs
+            return recs, delays
         for lineno, line in enumerate(lines, 1):
             s = line.strip()
             if not s or s[0] in "#;":
@@ -119,6 +142,19 @@ class Zone:
                 continue
             rtype = f2[0].upper()
             value = f2[1].strip() if len(f2) > 1 else ""
+            if rtype == DELAY:
+                p = value.split()
+                try:
+                    ms = float(p[0]) if p else -1.0
+                except ValueError:
+                    ms = -1.0
+                if not 0 <= ms <= 600000 or len(p) > 2:
+                    self.warn(lineno, "want: name DELAY MILLISECONDS "
+                              "[QTYPE] (0..600000)")
+                    continue
+                delays.setdefault(name, []).append(
+                    (ms / 1000.0, p[1].upper() if len(p) > 1 else None))
+                continue
             try:
                 if rtype in SPECIAL:
                     rd = value.upper() or None
@@ -145,7 +181,7 @@ class Zone:
                 self.warn(lineno, "bad value: %s" % e)
                 continue
             recs.setdefault(name, []).append((rtype, ttl, rd))
-        return recs
+        return recs, delays
 
     def warn(self, lineno, msg):
         sys.stderr.write("dnsd: %s:%d: %s\n" % (self.path, lineno, msg))
@@ -166,6 +202,25 @@ class Zone:
             if n.endswith(suffix):
                 return [], True      # empty non-terminal
         return [], False
+
+    def delay(self, qname, qtype):
+        """Seconds to hold the answer to (qname, qtype): 0 if none."""
+        with self.lock:
+            if not self.delays:
+                return 0.0
+            name = norm(qname)
+            cands = [name]
+            labels = name.split(".")
+            cands += ["*." + ".".join(labels[i:])
+                      for i in range(1, len(labels))]
+            for n in cands:
+                lines = self.delays.get(n)
+                if lines is None:
+                    continue
+                for secs, t in lines:
+                    if t is None or t == qtype:
+                        return secs
+            return 0.0
 
 
 def answer(zone, request):
@@ -228,14 +283,19 @@ class Common:
                 f.write(line)
 
     def respond(self, data, proto):
+        """The reply's bytes (None: stay silent) and its delay (seconds)."""
         try:
             request = DNSRecord.parse(data)
         except Exception:
-            return None
+            return None, 0.0
         self.log(request, proto)
         reply = answer(self.server.zone, request)
         if reply is None:
-            return None
+            return None, 0.0
+        delay = 0.0
+        if request.questions:
+            delay = self.server.zone.delay(request.q.qname,
+                                           QTYPE.get(request.q.qtype))
         out = reply.pack()
         if proto == "udp":
             limit = 512
@@ -247,21 +307,45 @@ class Common:
                 t.header.aa = 1
                 t.header.tc = 1
                 out = t.pack()
-        return out
+        return out, delay
+
+    @staticmethod
+    def later(arrived, delay, send):
+        """Run send() delay seconds after time.monotonic() was arrived:
+        now if that time has passed, else from a timer thread."""
+        if delay > 0:
+            delay -= time.monotonic() - arrived
+        if delay <= 0:
+            send()
+            return
+        t = threading.Timer(delay, send)
+        t.daemon = True
+        t.start()
 
 
 class UDPHandler(Common, socketserver.BaseRequestHandler):
     def handle(self):
-        data, sock = self.request
-        out = self.respond(data, "udp")
-        if out is not None:
-            sock.sendto(out, self.client_address)
+        data, sock = self.request[:2]
+        arrived = (self.request[2] if len(self.request) > 2
+                   else time.monotonic())
+        out, delay = self.respond(data, "udp")
+        if out is None:
+            return
+        peer = self.client_address
+
+        def send():
+            try:
+                sock.sendto(out, peer)
+            except OSError:
+                pass
+        self.later(arrived, delay, send)
 
 
 class TCPHandler(Common, socketserver.BaseRequestHandler):
     def handle(self):
         sock = self.request
         sock.settimeout(30)
+        wlock = threading.Lock()    # whole messages, also from timers
         try:
             while True:
                 hdr = self.recvn(sock, 2)
@@ -271,9 +355,23 @@ class TCPHandler(Common, socketserver.BaseRequestHandler):
                 data = self.recvn(sock, n)
                 if data is None:
                     return
-                out = self.respond(data, "tcp")
-                if out is not None:
-                    sock.sendall(struct.pack("!H", len(out)) + out)
+                arrived = time.monotonic()
+                out, delay = self.respond(data, "tcp")
+                if out is None:
+                    continue
+                msg = struct.pack("!H", len(out)) + out
+                if delay <= 0:
+                    with wlock:
+                        sock.sendall(msg)
+                    continue
+
+                def send(msg=msg):
+                    try:
+                        with wlock:
+                            sock.sendall(msg)
+                    except OSError:
+                        pass         # the client closed meanwhile
+                self.later(arrived, delay, send)
         except OSError:
             return
 
@@ -290,6 +388,34 @@ class TCPHandler(Common, socketserver.BaseRequestHandler):
 
 class UDPServer(socketserver.ThreadingMixIn, socketserver.UDPServer):
     daemon_threads = True
+
+    kernel_stamps = False
+
+    def server_activate(self):
+        # Kernel receive timestamps (Linux): a burst of datagrams waits in
+        # the socket while this loop starts one handler thread per
+        # datagram (~1 ms each), and DELAY counts from the real arrival.
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            self.kernel_stamps = sys.platform.startswith("linux")
+        except OSError:
+            pass
+
+    def get_request(self):
+        # the request carries the datagram's arrival (time.monotonic())
+        if not self.kernel_stamps:
+            (data, sock), addr = super().get_request()
+            return (data, sock, time.monotonic()), addr
+        data, anc, _flags, addr = self.socket.recvmsg(self.max_packet_size,
+                                                      64)
+        arrived = time.monotonic()
+        for level, ctype, cdata in anc:
+            if (level == socket.SOL_SOCKET and ctype == SO_TIMESTAMPNS and
+                    len(cdata) == 16):
+                sec, nsec = struct.unpack("@qq", cdata)
+                age = time.time() - (sec + nsec / 1e9)
+                arrived -= min(max(age, 0.0), 1.0)
+        return (data, self.socket, arrived), addr
 
 
 class TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
@@ -318,6 +444,10 @@ def main():
     ap.add_argument("--port-file")
     ap.add_argument("--query-log")
     a = ap.parse_args()
+    # Hand the interpreter lock over every 0.5 ms instead of 5 ms: a
+    # thread parsing a query must not hold up the receipt of the next one
+    # or a DELAY timer that is due.
+    sys.setswitchinterval(0.0005)
     zone = Zone(a.zone)
     udp, tcp = bind_pair(a.port)
     log_lock = threading.Lock()

@@ -77,7 +77,7 @@ static const char *const configs[] = {
 	"  bare_ip = 0.01; literal_mismatch = 999.99; };\n"
 	"sender = { dry_run = true; invalid = -0.5; };\n"
 	"thresholds = { dry_run = true; reject = -1.0; };\n"
-	"spf = { enabled = true; };\n"
+	"spf = { enabled = false; };\n"
 	"greylist = { enabled = false; };\n",
 };
 

@@ -174,6 +174,14 @@ test_modules_on_off(void **st)
 	assert_int_equal(c->checks[1].dry_run, 0);
 	assert_int_equal(c->checks[1].on_error, ON_ERROR_TEMPFAIL);
 	cfg_release(c);
+	/* each module's own on_error default (SPEC section 4) */
+	c = unit_cfg("rdns = { }; helo = { };", &e);
+	assert_non_null(c);
+	assert_string_equal(c->checks[0].ops->name, "rdns");
+	assert_int_equal(c->checks[0].on_error, ON_ERROR_ACCEPT);
+	assert_string_equal(c->checks[1].ops->name, "helo");
+	assert_int_equal(c->checks[1].on_error, ON_ERROR_TEMPFAIL);
+	cfg_release(c);
 	c = unit_cfg("helo = { on_error = \"accept\"; }; dry_run = true;", &e);
 	assert_non_null(c);
 	assert_int_equal(c->checks[0].dry_run, 1);
