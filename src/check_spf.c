@@ -4,9 +4,10 @@
  *
  * At MAIL the identity's TXT question goes into the stage's DNS batch;
  * then check_host() runs, asking each further question through its own
- * batch (the next question depends on the last answer), all within
- * SPF_BUDGET_TIMEOUTS times dns.timeout (20 s at most), past which
- * nothing more is asked and the result is temperror.  Results: fail
+ * batch (the next question depends on the last answer), each waiting at
+ * most dns.timeout, all within SPF_BUDGET_TIMEOUTS times dns.timeout
+ * (20 s at most) from the start of the stage, past which nothing more is
+ * asked and the result is temperror.  Results: fail
  * refuses with 550 5.7.23 (spf.fail_action = "reject") or scores
  * spf.fail_score; softfail, neutral, none and permerror score their
  * spf.*_score; temperror gives 451 4.4.3 (on_error = "tempfail") or
@@ -17,6 +18,7 @@
  * not checked.  Conf is read-only after setup; per-message state lives
  * in the message arena: thread-safe.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -52,6 +54,8 @@ struct glue {
 	const struct dns_query	*pre;		/* TXT asked by spf_start */
 	const char		*pre_name;
 	uint64_t		 deadline;	/* now_ms() */
+	unsigned		 budget_ms;
+	int			 expired;	/* a question was cut short */
 	const uint8_t		**rr;
 	size_t			*len;
 	size_t			 cap;
@@ -130,6 +134,7 @@ glue_lookup(void *arg, const char *name, int rrtype, struct spf_answer *a)
 	struct glue		*g = arg;
 	const struct dns_query	*q;
 	size_t			 i, n;
+	uint64_t		 now = now_ms(), left;
 
 	memset(a, 0, sizeof(*a));
 	dns_batch_free(g->batch);
@@ -138,8 +143,9 @@ glue_lookup(void *arg, const char *name, int rrtype, struct spf_answer *a)
 	    strcasecmp(name, g->pre_name) == 0) {
 		q = g->pre;
 		g->pre = NULL;
-	} else if (now_ms() >= g->deadline) {
+	} else if (now >= g->deadline) {
 		a->status = DNS_TIMEOUT;	/* the evaluation's time is up */
+		g->expired = 1;
 		return;
 	} else {
 		g->batch = dns_batch_new(g->dns);
@@ -149,7 +155,13 @@ glue_lookup(void *arg, const char *name, int rrtype, struct spf_answer *a)
 			a->status = DNS_ERROR;
 			return;
 		}
-		dns_batch_wait(g->batch);
+		/* dns.timeout, or what is left of the evaluation's time */
+		left = g->deadline - now;
+		dns_batch_wait_ms(g->batch, left < dns_timeout_ms(g->dns) ?
+		    (unsigned)left : dns_timeout_ms(g->dns));
+		if (left < dns_timeout_ms(g->dns) && dns_query_status(q) ==
+		    DNS_TIMEOUT)
+			g->expired = 1;
 	}
 	a->status = dns_query_status(q);
 	n = dns_query_count(q);
@@ -202,7 +214,7 @@ evaluate(struct txn *t, const char *domain, const char *sender,
 	struct conn_ctx	*c = t->conn;
 	struct glue	 g;
 	struct err	 e;
-	uint64_t	 budget;
+	uint64_t	 budget, start;
 	enum spf_result	 r;
 
 	memset(&g, 0, sizeof(g));
@@ -214,9 +226,16 @@ evaluate(struct txn *t, const char *domain, const char *sender,
 	}
 	g.pre = txn_state(t);
 	g.pre_name = domain;
-	budget = (uint64_t)c->cfg->dns.timeout_ms * SPF_BUDGET_TIMEOUTS;
-	g.deadline = now_ms() + (budget < SPF_BUDGET_MAX_MS ? budget :
-	    SPF_BUDGET_MAX_MS);
+	/* counted from the start of the stage, whose batch asked the
+	 * first question */
+	start = now_ms();
+	if (t->dns_deadline > dns_timeout_ms(g.dns) && t->dns_deadline -
+	    dns_timeout_ms(g.dns) < start)
+		start = t->dns_deadline - dns_timeout_ms(g.dns);
+	budget = (uint64_t)dns_timeout_ms(g.dns) * SPF_BUDGET_TIMEOUTS;
+	g.budget_ms = budget < SPF_BUDGET_MAX_MS ? (unsigned)budget :
+	    SPF_BUDGET_MAX_MS;
+	g.deadline = start + g.budget_ms;
 	memset(ev, 0, sizeof(*ev));
 	ev->lookup = glue_lookup;
 	ev->lookup_arg = &g;
@@ -225,6 +244,13 @@ evaluate(struct txn *t, const char *domain, const char *sender,
 	ev->sender = sender;
 	ev->helo = c->helo != NULL ? c->helo : "";
 	r = spf_check_host(ev, domain);
+	/* RFC 7208 4.6.4: past the time limit, temperror (questions
+	 * refused for lack of time may have been skipped, as in ptr) */
+	if (g.expired && r != SPF_TEMPERROR) {
+		r = SPF_TEMPERROR;
+		(void)snprintf(ev->why, sizeof(ev->why), "evaluation took "
+		    "more than %u ms", g.budget_ms);
+	}
 	dns_batch_free(g.batch);
 	free(g.rr);
 	free(g.len);
@@ -237,8 +263,8 @@ spf_mail(const struct spf_conf *sc, struct txn *t)
 	struct msg_ctx		*m = t->msg;
 	struct spf_state	*ss;
 	struct spf_eval		 ev;
-	struct buf		 b;
 	const char		*domain, *sender, *text, *why;
+	size_t			 i;
 	enum spf_result		 r;
 	int			 helo;
 
@@ -269,14 +295,12 @@ spf_mail(const struct spf_conf *sc, struct txn *t)
 	    m->from.addr : domain;
 	m->state[t->idx] = ss;
 	m->spf = spf_result_name(r);
-	/* the reason quotes record text and names: escaped */
-	buf_init(&b, 1024);
-	if (log_escape(&b, ev.why, sizeof(ev.why)) != RC_OK)
-		buf_mark_cut(&b, "...");
-	why = arena_strdup(m->arena, buf_str(&b));
-	buf_free(&b);
-	if (why == NULL || *why == '\0')
-		why = r == SPF_TEMPERROR ? "DNS error" : "-";
+	/* the reason quotes record text and names, printable already */
+	for (i = 0; ev.why[i] != '\0'; i++)
+		if (ev.why[i] < 0x20 || ev.why[i] > 0x7e)
+			ev.why[i] = '?';
+	why = ev.why[0] != '\0' ? ev.why : r == SPF_TEMPERROR ?
+	    "DNS error" : "-";
 	log_conn(t->conn, LOG_DEBUG, "spf: %s for %s identity %s from %s: "
 	    "%u DNS terms, %u void; %s", spf_result_name(r), helo ? "HELO" :
 	    "MAIL FROM", domain, t->conn->client_addr, ev.lookups, ev.voids,

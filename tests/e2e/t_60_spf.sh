@@ -2,7 +2,8 @@
 # t_60_spf.sh -- SPF through Postfix, every TXT/A/MX answer from the DNS
 # test server: pass; fail refused with 550 5.7.23 naming the domain;
 # softfail, neutral, none and permerror scored; temperror (a TXT query
-# that never gets an answer) refused with 451 4.4.3 within dns.timeout;
+# that never gets an answer) refused with 451 4.4.3 within dns.timeout,
+# and the evaluation's time limit (4 x dns.timeout);
 # include:, redirect=, exists: with %{i}, %{l}; the 10-lookup and the
 # void-lookup limits; the HELO identity for the null sender; the
 # Authentication-Results header in the delivered message; authenticated
@@ -38,7 +39,14 @@ mx.example MX 10 mx1.mx.example
 mx1.mx.example A 203.0.113.200
 void.example TXT v=spf1 a:nx1.void.example a:nx2.void.example a:nx3.void.example ip4:203.0.113.7 -all
 mail.heloid.example TXT v=spf1 ip4:203.0.113.7 -all
+ptrslow.example TXT v=spf1 ptr -all
+*.ptrslow.example TIMEOUT
 ZONE
+# ten PTR names whose address lookups never get an answer: ptr skips
+# them, but not past the evaluation's time limit
+for i in $(seq 1 10); do
+    echo "50.113.0.203.in-addr.arpa PTR n$i.ptrslow.example"
+done
 # eleven a: terms with addresses that do not match: the 11th is not asked
 terms=""
 for i in $(seq 1 11); do
@@ -108,6 +116,17 @@ if [ "$ms" -lt 4500 ]; then e2e_ok "temperror: within dns.timeout"; else e2e_fai
 pt_wait_log 'from=<a@slow\.example> .*verdict=tempfail'
 e2e_check "temperror: logged" grep -qE \
     'from=<a@slow\.example> .*verdict=tempfail code=451 dsn=4\.4\.3 by=spf .*spf=temperror' "$(pt_log)"
+
+t0=$(date +%s%N)
+refused "time limit: temperror" 203.0.113.50 a@ptrslow.example \
+    '^451 4\.4\.3 Temporary SPF DNS failure'
+t1=$(date +%s%N)
+ms=$(((t1 - t0) / 1000000))
+e2e_diag "ptr with ten silent names took $ms ms (limit: 4 x dns.timeout)"
+if [ "$ms" -ge 7000 ] && [ "$ms" -lt 10500 ]; then e2e_ok "time limit: 4 x dns.timeout"; else e2e_fail "time limit: 4 x dns.timeout" "$ms ms"; fi
+pt_wait_log 'spf: temperror for ptrslow\.example: evaluation took more than 8000 ms'
+e2e_check "time limit: logged" grep -q \
+    'spf: temperror for ptrslow\.example: evaluation took more than 8000 ms; on_error=tempfail' "$(pt_log)"
 
 accepted "include: pass" 203.0.113.7 a@inc.example pass ''
 refused "include: fail" 203.0.113.8 a@inc.example '^550 5\.7\.23 SPF validation failed for inc\.example'
