@@ -140,7 +140,6 @@ main(int argc, char *argv[])
 	char		 abspath[PATH_MAX], pidpath[PATH_MAX];
 	struct cfg	*cfg;
 	struct err	 e;
-	sigset_t	 set;
 	int		 ch, foreground = 0, test = 0, rc;
 
 	while ((ch = getopt(argc, argv, "c:fd:tV")) != -1) {
@@ -207,13 +206,7 @@ main(int argc, char *argv[])
 	drop_privileges(cfg);
 
 	/* block before any fork so the child and its threads inherit it */
-	sigfillset(&set);
-	sigdelset(&set, SIGSEGV);
-	sigdelset(&set, SIGBUS);
-	sigdelset(&set, SIGFPE);
-	sigdelset(&set, SIGILL);
-	sigdelset(&set, SIGABRT);
-	(void)sigprocmask(SIG_SETMASK, &set, NULL);
+	milter_block_signals();
 
 	cfg_install(cfg_ref(cfg));
 	log_msg(LOG_INFO, "portero %s starting (config %s)", PORTERO_VERSION,

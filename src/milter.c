@@ -540,18 +540,10 @@ leak_check(void)
 }
 
 void
-milter_child_main(const char *cfgpath, int reread)
+milter_block_signals(void)
 {
-	struct cfg	*cfg;
-	pthread_t	 tid;
 	sigset_t	 set;
-	struct err	 e;
-	uint64_t	 deadline;
-	int		 rc;
 
-	child_cfgpath = cfgpath;
-	/* everything blocked (inherited from the supervisor) except what
-	 * libmilter and we wait for in threads of our own */
 	sigfillset(&set);
 	sigdelset(&set, SIGSEGV);
 	sigdelset(&set, SIGBUS);
@@ -559,6 +551,21 @@ milter_child_main(const char *cfgpath, int reread)
 	sigdelset(&set, SIGILL);
 	sigdelset(&set, SIGABRT);
 	(void)pthread_sigmask(SIG_SETMASK, &set, NULL);
+}
+
+void
+milter_child_main(const char *cfgpath, int reread)
+{
+	struct cfg	*cfg;
+	pthread_t	 tid;
+	struct err	 e;
+	uint64_t	 deadline;
+	int		 rc;
+
+	child_cfgpath = cfgpath;
+	/* signals are taken by threads that wait for them (libmilter's and
+	 * our reload thread), never by handlers */
+	milter_block_signals();
 	if (reread) {
 		/* a restarted child picks up the newest good config */
 		err_clear(&e);
