@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <unbound.h>
@@ -35,11 +36,37 @@ static const char *const doc_zones[] = {
 	"8.b.d.0.1.0.0.2.ip6.arpa. nodefault",
 };
 
+#define CACHE_SLOTS	8192	/* answers kept by portero, direct-mapped */
+#define CACHE_TTL_MAX	3600	/* seconds */
+
+/* One answer, shared by the cache and the questions that use it. */
+struct answer {
+	atomic_int	 refs;
+	enum dns_status	 status;
+	uint64_t	 expires;	/* now_ms() */
+	size_t		 n;
+	size_t		*len;
+	uint8_t		**data;
+};
+
+struct slot {
+	char		 name[256];
+	int		 rrtype;
+	struct answer	*a;
+};
+
 struct dns {
 	struct ub_ctx	*ub;
 	pthread_t	 thread;
 	atomic_int	 stop;
 	unsigned	 timeout_ms;
+	/*
+	 * libunbound answers from its cache through two threads and pipes
+	 * (~0.05 ms a question, and it queues under load): answers with a
+	 * TTL are also kept here and served without leaving the caller.
+	 */
+	pthread_mutex_t	 cache_lock;
+	struct slot	*cache;
 };
 
 struct dns_query {
@@ -49,7 +76,7 @@ struct dns_query {
 	int			 async_id;
 	int			 asked;		/* a callback may come */
 	enum dns_status		 status;
-	struct ub_result	*result;
+	struct answer		*ans;		/* NULL unless DNS_OK */
 };
 
 struct dns_batch {
@@ -84,6 +111,93 @@ dns_status_name(enum dns_status s)
 	return "error";
 }
 
+static void
+answer_unref(struct answer *a)
+{
+	if (a != NULL && atomic_fetch_sub(&a->refs, 1) == 1)
+		free(a);
+}
+
+/* A copy of a libunbound result in one allocation (refs = 1). */
+static struct answer *
+answer_new(enum dns_status st, const struct ub_result *r)
+{
+	struct answer	*a;
+	size_t		 n = 0, bytes = 0, i;
+	uint8_t		*p;
+
+	if (st == DNS_OK)
+		for (; r->data[n] != NULL; n++)
+			bytes += (size_t)r->len[n];
+	a = malloc(sizeof(*a) + n * (sizeof(size_t) + sizeof(uint8_t *)) +
+	    bytes);
+	if (a == NULL)
+		return NULL;
+	atomic_init(&a->refs, 1);
+	a->status = st;
+	a->n = n;
+	a->len = (size_t *)(void *)(a + 1);
+	a->data = (uint8_t **)(void *)(a->len + n);
+	p = (uint8_t *)(a->data + n);
+	for (i = 0; i < n; i++) {
+		a->len[i] = (size_t)r->len[i];
+		a->data[i] = p;
+		memcpy(p, r->data[i], a->len[i]);
+		p += a->len[i];
+	}
+	a->expires = now_ms() + (uint64_t)(r->ttl > CACHE_TTL_MAX ?
+	    CACHE_TTL_MAX : r->ttl > 0 ? r->ttl : 0) * 1000;
+	return a;
+}
+
+static size_t
+slot_of(const char *name, int rrtype)
+{
+	uint32_t	 h = 2166136261u ^ (uint32_t)rrtype;
+
+	for (; *name != '\0'; name++) {
+		h ^= (uint8_t)(*name | 0x20);	/* names compare caselessly */
+		h *= 16777619u;
+	}
+	return h % CACHE_SLOTS;
+}
+
+/* A fresh cached answer with one more reference, or NULL. */
+static struct answer *
+cache_get(struct dns *d, const char *name, int rrtype)
+{
+	struct slot	*sl = &d->cache[slot_of(name, rrtype)];
+	struct answer	*a = NULL;
+
+	(void)pthread_mutex_lock(&d->cache_lock);
+	if (sl->a != NULL && sl->rrtype == rrtype &&
+	    strcasecmp(sl->name, name) == 0 && sl->a->expires > now_ms()) {
+		a = sl->a;
+		atomic_fetch_add(&a->refs, 1);
+	}
+	(void)pthread_mutex_unlock(&d->cache_lock);
+	return a;
+}
+
+static void
+cache_put(struct dns *d, const char *name, int rrtype, struct answer *a)
+{
+	struct slot	*sl = &d->cache[slot_of(name, rrtype)];
+	struct answer	*old;
+
+	if (a->expires <= now_ms() || (a->status != DNS_OK &&
+	    a->status != DNS_NXDOMAIN && a->status != DNS_NODATA))
+		return;
+	atomic_fetch_add(&a->refs, 1);
+	(void)pthread_mutex_lock(&d->cache_lock);
+	old = sl->a;
+	(void)str_copy(sl->name, name, sizeof(sl->name));
+	sl->rrtype = rrtype;
+	sl->a = a;
+	(void)pthread_mutex_unlock(&d->cache_lock);
+	answer_unref(old);
+}
+
 static void *
 dns_thread(void *arg)
 {
@@ -113,6 +227,14 @@ dns_new(const struct dns_conf *c, struct err *e)
 		return NULL;
 	}
 	d->timeout_ms = c->timeout_ms;
+	d->cache = calloc(CACHE_SLOTS, sizeof(*d->cache));
+	if (d->cache == NULL) {
+		ub_ctx_delete(d->ub);
+		free(d);
+		err_set(e, "dns: out of memory");
+		return NULL;
+	}
+	(void)pthread_mutex_init(&d->cache_lock, NULL);
 	/* no /etc/hosts, no /etc/resolv.conf: only what the config says */
 	rc = ub_ctx_async(d->ub, 1);
 	/* room for many connections' questions at once: libunbound's
@@ -145,27 +267,35 @@ dns_new(const struct dns_conf *c, struct err *e)
 	}
 	if (rc != 0) {
 		err_set(e, "dns: %s", ub_strerror(rc));
-		ub_ctx_delete(d->ub);
-		free(d);
-		return NULL;
+		goto fail;
 	}
 	if (pthread_create(&d->thread, NULL, dns_thread, d) != 0) {
 		err_set(e, "dns: cannot start the resolver thread");
-		ub_ctx_delete(d->ub);
-		free(d);
-		return NULL;
+		goto fail;
 	}
 	return d;
+fail:
+	ub_ctx_delete(d->ub);
+	(void)pthread_mutex_destroy(&d->cache_lock);
+	free(d->cache);
+	free(d);
+	return NULL;
 }
 
 void
 dns_free(struct dns *d)
 {
+	size_t	 i;
+
 	if (d == NULL)
 		return;
 	atomic_store(&d->stop, 1);
 	(void)pthread_join(d->thread, NULL);
 	ub_ctx_delete(d->ub);
+	for (i = 0; i < CACHE_SLOTS; i++)
+		answer_unref(d->cache[i].a);
+	(void)pthread_mutex_destroy(&d->cache_lock);
+	free(d->cache);
 	free(d);
 }
 
@@ -190,8 +320,7 @@ batch_destroy(struct dns_batch *b)
 	size_t	 i;
 
 	for (i = 0; i < b->n; i++)
-		if (b->q[i].result != NULL)
-			ub_resolve_free(b->q[i].result);
+		answer_unref(b->q[i].ans);
 	(void)pthread_mutex_destroy(&b->lock);
 	(void)pthread_cond_destroy(&b->done);
 	free(b);
@@ -228,18 +357,24 @@ callback(void *arg, int err, struct ub_result *r)
 	struct dns_query	*q = arg;
 	struct dns_batch	*b = q->batch;
 
+	enum dns_status		 st = status_of(err, r);
+	struct answer		*a = r != NULL ? answer_new(st, r) : NULL;
+
+	if (a != NULL)
+		cache_put(b->dns, q->name, q->rrtype, a);
+	if (r != NULL)
+		ub_resolve_free(r);
 	(void)pthread_mutex_lock(&b->lock);
 	q->asked = 0;
 	if (q->status == DNS_PENDING) {
-		q->status = status_of(err, r);
-		q->result = r;
-		r = NULL;
+		q->status = a != NULL || st != DNS_OK ? st : DNS_ERROR;
+		q->ans = a;
+		a = NULL;
 		if (--b->pending == 0)
 			(void)pthread_cond_signal(&b->done);
 	}
 	batch_unref_unlock(b);
-	if (r != NULL)
-		ub_resolve_free(r);	/* answered after the deadline */
+	answer_unref(a);	/* answered after the deadline */
 }
 
 struct dns_query *
@@ -256,6 +391,11 @@ dns_batch_add(struct dns_batch *b, const char *name, int rrtype)
 	q->status = DNS_PENDING;
 	if (str_copy(q->name, name, sizeof(q->name)) != 0) {
 		q->status = DNS_ERROR;	/* a name no DNS can hold */
+		return q;
+	}
+	q->ans = cache_get(b->dns, q->name, rrtype);
+	if (q->ans != NULL) {
+		q->status = q->ans->status;
 		return q;
 	}
 	(void)pthread_mutex_lock(&b->lock);
@@ -341,10 +481,8 @@ dns_query_count(const struct dns_query *q)
 {
 	size_t	 n = 0;
 
-	if (dns_query_status(q) != DNS_OK)
-		return 0;
-	while (q->result->data[n] != NULL)
-		n++;
+	if (dns_query_status(q) == DNS_OK && q->ans != NULL)
+		n = q->ans->n;
 	return n;
 }
 
@@ -353,8 +491,8 @@ dns_query_data(const struct dns_query *q, size_t i, size_t *len)
 {
 	if (i >= dns_query_count(q))
 		return NULL;
-	*len = (size_t)q->result->len[i];
-	return (const uint8_t *)q->result->data[i];
+	*len = q->ans->len[i];
+	return q->ans->data[i];
 }
 
 int
