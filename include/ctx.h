@@ -31,6 +31,9 @@ struct reason {
 struct hdr_edit {
 	struct hdr_edit	*next;
 	int		 remove;	/* 1: remove instance idx of name */
+	int		 top;		/* 1: insert above every header (trace
+					 * headers such as Authentication-
+					 * Results belong there) */
 	unsigned	 idx;		/* 1-based header instance */
 	const char	*name, *value;
 };
@@ -40,6 +43,8 @@ struct rcpt {
 	const char	*raw;		/* as received */
 	struct mailaddr	 addr;
 	int		 whitelisted;
+	int		 greylist;	/* score reached thresholds.greylist:
+					 * a candidate for greylisting */
 };
 
 struct conn_ctx {
@@ -138,6 +143,9 @@ void		 txn_verdict(struct txn *, enum action, const char *code,
 		    const char *dsn, const char *text);
 void		 txn_error(struct txn *, const char *detail);
 void		 txn_header_add(struct txn *, const char *name,
+		    const char *value);
+/* The same, inserted at the top of the header. */
+void		 txn_header_insert(struct txn *, const char *name,
 		    const char *value);
 /* Total score so far, in hundredths (dry-run points excluded). */
 int32_t		 txn_score_total(const struct txn *);

@@ -366,7 +366,7 @@ spf_eom(struct txn *t)
 		t->nomem = 1;
 		return CR_ERROR;
 	}
-	txn_header_add(t, "Authentication-Results", v);
+	txn_header_insert(t, "Authentication-Results", v);
 	return CR_PASS;
 }
 

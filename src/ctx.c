@@ -138,6 +138,8 @@ msg_set_queue_id(struct msg_ctx *m, const char *qid)
 		m->queue_id = p;
 }
 
+static void	header_edit(struct txn *, const char *, const char *, int);
+
 static struct arena *
 txn_arena(struct txn *t)
 {
@@ -192,6 +194,18 @@ txn_error(struct txn *t, const char *detail)
 void
 txn_header_add(struct txn *t, const char *name, const char *value)
 {
+	header_edit(t, name, value, 0);
+}
+
+void
+txn_header_insert(struct txn *t, const char *name, const char *value)
+{
+	header_edit(t, name, value, 1);
+}
+
+static void
+header_edit(struct txn *t, const char *name, const char *value, int top)
+{
 	struct hdr_edit	*e;
 
 	if (t->msg == NULL) {
@@ -203,6 +217,7 @@ txn_header_add(struct txn *t, const char *name, const char *value)
 		t->nomem = 1;
 		return;
 	}
+	e->top = top;
 	e->name = arena_strdup(t->msg->arena, name);
 	e->value = arena_strdup(t->msg->arena, value);
 	if (e->name == NULL || e->value == NULL) {

@@ -323,7 +323,9 @@ cb_eom(SMFICTX *ctx)
 		for (e = c->msg->edits; e != NULL; e = e->next) {
 			int rc = e->remove ?
 			    smfi_chgheader(ctx, (char *)e->name, (int)e->idx,
-			    NULL) : smfi_addheader(ctx, (char *)e->name,
+			    NULL) : e->top ? smfi_insheader(ctx, 0,
+			    (char *)e->name, (char *)e->value) :
+			    smfi_addheader(ctx, (char *)e->name,
 			    (char *)e->value);
 
 			if (rc != MI_SUCCESS)

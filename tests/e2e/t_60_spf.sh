@@ -93,6 +93,9 @@ refused() {
 accepted "pass" 203.0.113.7 a@pass.example pass ''
 e2e_is "pass: the header is added once" \
     "$(grep -c '^Authentication-Results:' "$(e2e_sink_msg)")" 1
+e2e_like "pass: the header is on top, under Postfix's Received" \
+    "$(sed -n '/^[^ \t]/p' "$(e2e_sink_msg)" | grep -v '^Received:' | head -n 1)" \
+    '^Authentication-Results: '
 
 refused "fail" 203.0.113.7 a@fail.example \
     '^550 5\.7\.23 SPF validation failed for fail\.example \[id='
