@@ -20,6 +20,7 @@ cat >"$E2E_DIR/zone" <<'ZONE'
 7.100.51.198.wl.example A 127.0.9.1
 7.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.zen.example A 127.0.0.2
 *.silent.example TIMEOUT
+20.113.0.203.bits.example A 127.0.0.6
 2.0.0.127.zen.example A 127.0.0.2
 2.0.0.127.wl.example A 127.0.0.2
 1.0.0.127.wl.example A 127.0.0.2
@@ -30,7 +31,9 @@ pt_conf "
 dns = { mode = \"forward\"; forward = [ \"127.0.0.1@$DNS_PORT\" ]; timeout = \"2s\"; };
 dnsbl = ( { zone = \"zen.example\"; score = 3.0;
             codes = ( { code = \"127.0.0.2\"; score = 20.0; }, { code = \"127.0.0.10\"; score = 2.0; } ); },
-          { zone = \"silent.example\"; score = 5.0; } );
+          { zone = \"silent.example\"; score = 5.0; },
+          { zone = \"bits.example\"; score = 1.0;
+            codes = ( { mask = 4; score = 2.5; }, { mask = 2; score = 1.5; }, { mask = 8; score = 9.0; } ); } );
 dnswl = ( { zone = \"wl.example\"; score = -5.0; whitelist = true; } );
 thresholds = { reject = 10.0; };
 metrics = { listen = \"127.0.0.1:$mport\"; };"
@@ -53,6 +56,12 @@ e2e_like "lightly listed client passes" "$(e2e_reply_to DOT)" '^250 '
 pt_wait_log 'client=mx\.example\.org\[203\.0\.113\.8\] .*verdict=accept'
 e2e_check "its score is in the log" grep -qE \
     'client=mx\.example\.org\[203\.0\.113\.8\] .*verdict=accept reason="dnsbl:zen\.example=2\.0" score=2\.0' "$(pt_log)"
+
+send 203.0.113.20
+e2e_like "bitmask zone: listed client passes on a light score" "$(e2e_reply_to DOT)" '^250 '
+pt_wait_log 'client=mx\.example\.org\[203\.0\.113\.20\] .*verdict=accept'
+e2e_check "bitmask zone: the best matching bit's score (127.0.0.6: 4 and 2, not 8)" grep -qE \
+    'client=mx\.example\.org\[203\.0\.113\.20\] .*verdict=accept reason="dnsbl:bits\.example=2\.5" score=2\.5' "$(pt_log)"
 
 send 198.51.100.7
 e2e_like "DNSWL-whitelisted client is not refused by score" "$(e2e_reply_to DOT)" '^250 '
