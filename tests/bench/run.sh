@@ -74,28 +74,9 @@ stopping=	# processes sent SIGTERM, waited for at the end
 rows=()
 negs=()
 
-log() {
-	printf '%s\n' "$*" >&2
-}
-
-# Stop one process by PID: SIGTERM, wait up to 10 s, then SIGKILL.
-stop_pid() {
-	local pid=$1 i
-	if ! kill -0 "$pid" 2>/dev/null; then
-		wait "$pid" 2>/dev/null || true
-		return 0
-	fi
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "bench: pid $pid ignored SIGTERM for 10 s, sending SIGKILL"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
+BENCH_TAG=bench
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 
 # Ask a process to stop (SIGTERM, by PID); it is waited for by
 # wait_stopping.  libmilter based milters take up to ~5 s to notice, so

@@ -1,0 +1,26 @@
+# shellcheck shell=bash
+# tests/bench/lib.sh -- helpers shared by the bench scripts (sourced).
+# BENCH_TAG prefixes their messages ("bench", "connect").
+
+log() {
+	printf '%s\n' "$*" >&2
+}
+
+# Stop one process by PID: SIGTERM, wait up to 10 s, then SIGKILL.
+stop_pid() {
+	local pid=$1 i
+	if ! kill -0 "$pid" 2>/dev/null; then
+		wait "$pid" 2>/dev/null || true
+		return 0
+	fi
+	kill -TERM "$pid" 2>/dev/null || true
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "${BENCH_TAG:-bench}: pid $pid ignored SIGTERM for 10 s, sending SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
