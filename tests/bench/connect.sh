@@ -480,7 +480,7 @@ check "warm: p99 under 1 ms with every answer cached: p99" \
 scenario "warm" full 2s "$L" "$n_warm" 1 "$slowest" "$repeat" "${warm[@]}"
 [ "$(awk -v p="$(field p99 "$last_res")" 'BEGIN { print (p < 1.0) }')" = 1 ] ||
     note "warm, concurrency $L: p99 $(field p99 "$last_res") ms: cache" \
-    "hits queue in the resolver's threads"
+    "hits share the two CPUs with the other connections"
 
 scenario "cold+timeout" silent 1s 1 "$n_tmo1" 0 "$tmo_ms" 1 "${cold[@]}"
 tmo_check "cold+timeout, concurrency 1"
