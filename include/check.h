@@ -66,6 +66,9 @@ struct check_ops {
 	const char	*group;		/* config group; NULL: always set up,
 					 * with the root setting as base */
 	unsigned	 stages;	/* STAGE_BIT(...) | ... */
+	unsigned	 quiet_stages;	/* of those, where run() only looks and
+					 * never gives a verdict: the MTA need
+					 * not wait for a reply there */
 	unsigned	 flags;
 	int		 implemented;	/* 0: config accepted, no effect yet */
 	int		(*setup)(const struct cfg *, const config_setting_t *,

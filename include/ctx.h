@@ -112,6 +112,8 @@ struct txn {
 	struct conn_ctx		*conn;
 	struct msg_ctx		*msg;		/* NULL before MAIL */
 	struct rcpt		*rcpt;		/* current, at STAGE_RCPT */
+	const char		*hdr_name;	/* current, at STAGE_HEADER */
+	const char		*hdr_value;
 	enum stage		 stage;
 	const struct check_inst	*check;		/* running check */
 	struct verdict		 verdict;	/* final verdict, if any */
@@ -147,6 +149,9 @@ void		 txn_header_add(struct txn *, const char *name,
 /* The same, inserted at the top of the header. */
 void		 txn_header_insert(struct txn *, const char *name,
 		    const char *value);
+/* Removes instance idx (1-based, among fields of that name) at the end. */
+void		 txn_header_remove(struct txn *, const char *name,
+		    unsigned idx);
 /* Total score so far, in hundredths (dry-run points excluded). */
 int32_t		 txn_score_total(const struct txn *);
 int32_t		 conn_score(const struct conn_ctx *);

@@ -45,6 +45,7 @@ struct spf_state {
 	enum spf_result	 result;
 	int		 helo;		/* the HELO identity was checked */
 	const char	*identity;	/* the header's smtp.* value */
+	unsigned	 ar_seen;	/* Authentication-Results so far */
 };
 
 /* check_host()'s questions through portero's DNS layer. */
@@ -349,16 +350,23 @@ spf_mail(const struct spf_conf *sc, struct txn *t)
 	return CR_FAIL;
 }
 
+/* Our authserv-id: Postfix's $myhostname, or "localhost". */
+static const char *
+authserv_id(const struct txn *t)
+{
+	const char	*id = t->conn->myhostname;
+
+	return id != NULL && hostname_valid(id) ? id : "localhost";
+}
+
 static enum cr_status
 spf_eom(struct txn *t)
 {
 	const struct spf_state	*ss = t->msg->state[t->idx];
-	const char		*id = t->conn->myhostname, *v;
+	const char		*id = authserv_id(t), *v;
 
 	if (ss == NULL)
 		return CR_SKIP;
-	if (id == NULL || !hostname_valid(id))
-		id = "localhost";
 	v = arena_printf(t->msg->arena, "%s; spf=%s smtp.%s=%s", id,
 	    spf_result_name(ss->result), ss->helo ? "helo" : "mailfrom",
 	    ss->identity);
@@ -370,18 +378,47 @@ spf_eom(struct txn *t)
 	return CR_PASS;
 }
 
+/*
+ * RFC 8601 section 5: Authentication-Results fields that claim our
+ * authserv-id and arrive from outside are forged; they are removed (at
+ * end of message, before ours is added).
+ */
+static enum cr_status
+spf_header(struct txn *t, const char *name, const char *value)
+{
+	struct spf_state	*ss = t->msg->state[t->idx];
+	const char		*id = authserv_id(t);
+	size_t			 n = strlen(id);
+
+	if (ss == NULL || !str_ieq(name, "Authentication-Results"))
+		return CR_SKIP;
+	ss->ar_seen++;
+	while (*value == ' ' || *value == '\t' || *value == '\r' ||
+	    *value == '\n')
+		value++;
+	if (strncasecmp(value, id, n) == 0 && (value[n] == ';' ||
+	    value[n] == ' ' || value[n] == '\t' || value[n] == '\r' ||
+	    value[n] == '\n' || value[n] == '\0'))
+		txn_header_remove(t, "Authentication-Results", ss->ar_seen);
+	return CR_PASS;
+}
+
 static enum cr_status
 spf_run(const void *conf, struct txn *t, enum stage st)
 {
 	if (t->msg == NULL)
 		return CR_SKIP;
+	if (st == STAGE_HEADER)
+		return spf_header(t, t->hdr_name, t->hdr_value);
 	return st == STAGE_EOM ? spf_eom(t) : spf_mail(conf, t);
 }
 
 const struct check_ops check_spf = {
 	.name = "spf",
 	.group = "spf",
-	.stages = STAGE_BIT(STAGE_MAIL) | STAGE_BIT(STAGE_EOM),
+	.stages = STAGE_BIT(STAGE_MAIL) | STAGE_BIT(STAGE_HEADER) |
+	    STAGE_BIT(STAGE_EOM),
+	.quiet_stages = STAGE_BIT(STAGE_HEADER),
 	.flags = CHECK_INBOUND,
 	.implemented = 1,
 	.setup = spf_setup,

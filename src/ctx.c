@@ -203,6 +203,20 @@ txn_header_insert(struct txn *t, const char *name, const char *value)
 	header_edit(t, name, value, 1);
 }
 
+void
+txn_header_remove(struct txn *t, const char *name, unsigned idx)
+{
+	struct hdr_edit	*e;
+
+	header_edit(t, name, "", 0);
+	if (t->nomem || t->msg == NULL)
+		return;
+	for (e = t->msg->edits; e->next != NULL; e = e->next)
+		;
+	e->remove = 1;
+	e->idx = idx;
+}
+
 static void
 header_edit(struct txn *t, const char *name, const char *value, int top)
 {

@@ -114,7 +114,8 @@ stage_needs(const struct cfg *cfg, enum stage st)
 	size_t	 i;
 
 	for (i = 0; i < cfg->nchecks; i++)
-		if (cfg->checks[i].ops->stages & STAGE_BIT(st))
+		if ((cfg->checks[i].ops->stages &
+		    ~cfg->checks[i].ops->quiet_stages) & STAGE_BIT(st))
 			return 1;
 	return 0;
 }
@@ -304,13 +305,49 @@ cb_body(SMFICTX *ctx, unsigned char *p, size_t len)
 	return noreply(mc, SMFIP_NR_BODY, reply(ctx, mc->c, &v));
 }
 
+/* Removals first, last instance first (so the indexes of the others do
+ * not move), then insertions and additions in the order checks made
+ * them. */
+static void
+apply_edits(SMFICTX *ctx, struct conn_ctx *c)
+{
+	const struct hdr_edit	*e, **rm;
+	size_t			 n = 0, i;
+	int			 rc;
+
+	for (e = c->msg->edits; e != NULL; e = e->next)
+		n += e->remove;
+	rm = n > 0 ? arena_calloc(c->msg->arena, n, sizeof(*rm)) : NULL;
+	if (n > 0 && rm == NULL) {
+		log_conn(c, LOG_ERR, "out of memory applying header edits");
+		return;
+	}
+	i = 0;
+	for (e = c->msg->edits; e != NULL; e = e->next)
+		if (e->remove)
+			rm[i++] = e;
+	while (i-- > 0)
+		if (smfi_chgheader(ctx, (char *)rm[i]->name, (int)rm[i]->idx,
+		    NULL) != MI_SUCCESS)
+			log_conn(c, LOG_WARNING, "removing %s failed",
+			    rm[i]->name);
+	for (e = c->msg->edits; e != NULL; e = e->next) {
+		if (e->remove)
+			continue;
+		rc = e->top ? smfi_insheader(ctx, 0, (char *)e->name,
+		    (char *)e->value) : smfi_addheader(ctx, (char *)e->name,
+		    (char *)e->value);
+		if (rc != MI_SUCCESS)
+			log_conn(c, LOG_WARNING, "adding %s failed", e->name);
+	}
+}
+
 static sfsistat
 cb_eom(SMFICTX *ctx)
 {
 	struct mconn		*mc = mc_of(ctx);
 	struct conn_ctx		*c;
 	struct verdict		 v;
-	const struct hdr_edit	*e;
 	sfsistat		 st;
 
 	if (mc == NULL || mc->over_cap)
@@ -319,20 +356,8 @@ cb_eom(SMFICTX *ctx)
 	take_queue_id(ctx, c);
 	pipeline_eom(c, &v);
 	if (c->msg != NULL && (v.action == ACT_ACCEPT ||
-	    v.action == ACT_QUARANTINE)) {
-		for (e = c->msg->edits; e != NULL; e = e->next) {
-			int rc = e->remove ?
-			    smfi_chgheader(ctx, (char *)e->name, (int)e->idx,
-			    NULL) : e->top ? smfi_insheader(ctx, 0,
-			    (char *)e->name, (char *)e->value) :
-			    smfi_addheader(ctx, (char *)e->name,
-			    (char *)e->value);
-
-			if (rc != MI_SUCCESS)
-				log_conn(c, LOG_WARNING, "header edit of %s "
-				    "failed", e->name);
-		}
-	}
+	    v.action == ACT_QUARANTINE))
+		apply_edits(ctx, c);
 	st = reply(ctx, c, &v);
 	pipeline_msg_end(c);
 	return st;

@@ -459,6 +459,8 @@ pipeline_header(struct conn_ctx *c, const char *name, const char *value,
 		return;
 	c->msg->size += strlen(name) + strlen(value) + 4;
 	txn_init(&t, c);
+	t.hdr_name = name;
+	t.hdr_value = value;
 	run_stage(&t, STAGE_HEADER, out);
 }
 

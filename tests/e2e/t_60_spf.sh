@@ -93,6 +93,31 @@ refused() {
 accepted "pass" 203.0.113.7 a@pass.example pass ''
 e2e_is "pass: the header is added once" \
     "$(grep -c '^Authentication-Results:' "$(e2e_sink_msg)")" 1
+# forged Authentication-Results claiming our authserv-id are removed;
+# another host's stay
+cat >"$E2E_DIR/forged.eml" <<'MSG'
+Authentication-Results: gw.portero.test; spf=pass smtp.mailfrom=a@pass.example
+Authentication-Results: other.example; dkim=pass header.d=example.org
+Authentication-Results: GW.portero.test;
+	dkim=pass header.d=forged.example
+From: a@pass.example
+To: bob@corp.example
+Subject: forged results
+
+body
+MSG
+e2e_send $(pt_client 203.0.113.7 mx.example.org mx.example.org) \
+    --from a@pass.example --to bob@corp.example --data "$E2E_DIR/forged.eml"
+e2e_like "forged: delivered" "$(e2e_reply_to DOT)" '^250 '
+n_sent=$((n_sent + 1))
+e2e_wait_delivered "$n_sent" 20
+ar=$(grep -A1 '^Authentication-Results:' "$(e2e_sink_msg)")
+e2e_is "forged: headers claiming our authserv-id removed, ours added, others kept" \
+    "$(grep '^Authentication-Results:' "$(e2e_sink_msg)")" \
+    "Authentication-Results: gw.portero.test; spf=pass smtp.mailfrom=a@pass.example
+Authentication-Results: other.example; dkim=pass header.d=example.org"
+e2e_check "forged: the folded forged header is gone" bash -c "! grep -q 'forged.example' '$(e2e_sink_msg)'"
+
 e2e_like "pass: the header is on top, under Postfix's Received" \
     "$(sed -n '/^[^ \t]/p' "$(e2e_sink_msg)" | grep -v '^Received:' | head -n 1)" \
     '^Authentication-Results: '
