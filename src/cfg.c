@@ -495,6 +495,10 @@ compile_checks(struct cfg *c, const config_t *cf, struct err *e)
 		} else
 			ci->on_error = ON_ERROR_TEMPFAIL;
 		if (ops->setup != NULL && ops->setup(c, g, &ci->conf, e) != 0) {
+			/* a setup may hand over what it built before failing */
+			if (ci->conf != NULL && ops->teardown != NULL)
+				ops->teardown(ci->conf);
+			ci->conf = NULL;
 			/* messages that name file:line already say enough */
 			if (strncmp(e->msg, c->path, strlen(c->path)) != 0)
 				err_prefix(e, "%s: %s", c->path, ops->name);

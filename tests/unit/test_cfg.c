@@ -85,6 +85,13 @@ test_bad(void **st)
 		    "'milter.user': no such user 'no-such-user-x'" },
 		{ "milter = { group = \"no-such-group-x\"; };",
 		    "'milter.group': no such group" },
+		/* setups that fail after building part of their conf (the
+		 * fuzzer found the leak) */
+		{ "dnsbl = ( { zone = \"zen.example\"; score = 1.0; }, { zone = "
+		    "\"bl.example\"; codes = ( { code = \"10.0.0.1\"; } ); } );",
+		    "each code needs code = \"127.x.y.z\" or mask = N" },
+		{ "rdns = { generic_patterns = [ \"(\" ]; };",
+		    "setting 'rdns.generic_patterns[0]'" },
 		{ "dns = { mode = \"forward\"; forward = [ \"not-an-ip\" ]; };",
 		    "setting 'dns.forward[0]': 'not-an-ip' is not IP or IP@PORT" },
 		{ "dns = { mode = \"forward\"; forward = [ \"127.0.0.1@0\" ]; };",
