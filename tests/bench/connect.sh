@@ -115,25 +115,6 @@ BENCH_TAG=connect
 # shellcheck source=tests/bench/lib.sh
 . "$here/lib.sh"
 
-# Wait for every portero given to portero_stop (SIGKILL after 10 s):
-# libmilter takes up to ~5 s to notice SIGTERM, so the next scenario
-# goes on meanwhile with a portero of its own.
-wait_stopping() {
-	local p i
-	for i in $(seq 1 100); do
-		for p in $stopping; do
-			kill -0 "$p" 2>/dev/null && break
-			p=
-		done
-		[ -z "$p" ] && break
-		sleep 0.1
-	done
-	for p in $stopping; do
-		stop_pid "$p"
-	done
-	stopping=
-}
-
 cleanup() {
 	local p
 	for p in $pids; do

@@ -24,3 +24,22 @@ stop_pid() {
 	fi
 	wait "$pid" 2>/dev/null || true
 }
+
+# Wait for every PID in $stopping (given SIGTERM earlier; SIGKILL after
+# 10 s): libmilter takes up to ~5 s to notice SIGTERM, so the next run
+# goes on meanwhile instead of idling.
+wait_stopping() {
+	local p i
+	for i in $(seq 1 100); do
+		for p in $stopping; do
+			kill -0 "$p" 2>/dev/null && break
+			p=
+		done
+		[ -z "$p" ] && break
+		sleep 0.1
+	done
+	for p in $stopping; do
+		stop_pid "$p"
+	done
+	stopping=
+}

@@ -86,23 +86,6 @@ stop_async() {
 	stopping="$stopping $1"
 }
 
-# Wait for every process given to stop_async (SIGKILL after 10 s).
-wait_stopping() {
-	local p i
-	for i in $(seq 1 100); do
-		for p in $stopping; do
-			kill -0 "$p" 2>/dev/null && break
-			p=
-		done
-		[ -z "$p" ] && break
-		sleep 0.1
-	done
-	for p in $stopping; do
-		stop_pid "$p"
-	done
-	stopping=
-}
-
 # All descendants of a PID (children via the ppid field of /proc/*/stat).
 descendants() {
 	local todo="$1" p s rest f
