@@ -19,7 +19,8 @@ O	?= build
 SAN	?=
 FUZZ_SECONDS ?= 60
 
-PKGS	 = milter libconfig libmicrohttpd libsystemd libunbound libmaxminddb
+PKGS	 = milter libconfig libmicrohttpd libsystemd libunbound libmaxminddb \
+	   lmdb hiredis
 CC	?= cc
 WARN	 = -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow \
 	   -Wstrict-prototypes -Wmissing-prototypes -Wvla
@@ -55,6 +56,8 @@ LIB_SRCS = src/dns.c src/err.c src/util.c src/buf.c src/arena.c src/cidr.c \
 	   src/check_lists.c src/check_helo.c src/check_sender.c \
 	   src/check_dnsbl.c src/check_geoip.c src/check_rdns.c \
 	   src/spf_record.c src/spf_eval.c src/check_spf.c \
+	   src/store.c src/store_lmdb.c src/store_redis.c src/smtpc.c \
+	   src/greykey.c src/check_greylist.c src/check_callout.c \
 	   src/milter.c src/testmsg.c
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(O)/obj/%.o)
 HDRS	 = $(wildcard include/*.h)
@@ -77,7 +80,7 @@ $(O)/libportero.a: $(LIB_OBJS)
 $(O)/portero: $(O)/obj/main.o $(O)/obj/supervisor.o $(O)/libportero.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(O)/portero-ctl: $(O)/obj/ctl.o $(O)/libportero.a
+$(O)/portero-ctl: $(O)/obj/ctl.o $(O)/obj/ctl_store.o $(O)/libportero.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/tests/%: tests/unit/%.c tests/unit/unit.h $(O)/libportero.a
@@ -86,6 +89,10 @@ $(O)/tests/%: tests/unit/%.c tests/unit/unit.h $(O)/libportero.a
 	    $(O)/libportero.a $(ALL_LDFLAGS) $(LIBS) -lcmocka
 
 unit: $(UNIT_BINS)
+
+# store throughput and LMDB growth (tests/bench/store.sh runs it)
+$(O)/storebench: tests/bench/storebench.c $(O)/libportero.a
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libportero.a $(ALL_LDFLAGS) $(LIBS)
 
 asan:
 	$(MAKE) O=build/asan SAN=asan all unit

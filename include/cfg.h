@@ -20,6 +20,7 @@
 #include "cidr.h"
 #include "dns.h"
 #include "err.h"
+#include "store.h"
 
 #define CHECK_MAX	32
 
@@ -74,6 +75,7 @@ struct cfg {
 	struct check_inst checks[CHECK_MAX];
 	size_t		 nchecks;
 
+	struct store_conf store;	/* restart-only: one store a process */
 	struct dns_conf	 dns;
 	struct dns	*resolver;	/* created on first use: cfg_dns() */
 	pthread_mutex_t	 dns_lock;
@@ -91,6 +93,18 @@ void		 cfg_release(struct cfg *);
 /* The snapshot's resolver, created on first use (in the process that
  * serves mail, never in the supervisor); NULL with e set on failure. */
 struct dns	*cfg_dns(struct cfg *, struct err *);
+/*
+ * The process's greylist/callout store, opened on first use with the
+ * store settings of the snapshot that asks first (they are restart-only)
+ * and kept until cfg_store_close().  NULL with e set when it cannot be
+ * opened (tried again at most every 10 s) or after cfg_store_disable().
+ */
+struct store	*cfg_store(struct cfg *, struct err *);
+void		 cfg_store_close(void);
+/* portero-ctl test --no-store: greylisting skips, callouts run without
+ * their cache. */
+void		 cfg_store_disable(void);
+int		 cfg_store_disabled(void);
 /* Names the first restart-only setting that differs, or NULL. */
 const char	*cfg_restart_diff(const struct cfg *, const struct cfg *);
 

@@ -56,6 +56,7 @@ struct verdict {
 /* Check flags. */
 #define CHECK_INBOUND	0x01	/* skipped for internal/authenticated and
 				 * whitelisted clients and senders */
+#define CHECK_STORE	0x02	/* uses the state store (cfg_store) */
 
 struct cfg;
 struct dns_batch;
@@ -80,6 +81,9 @@ struct check_ops {
 	void		(*start)(const void *conf, struct txn *, enum stage,
 			    struct dns_batch *);
 	enum cr_status	(*run)(const void *conf, struct txn *, enum stage);
+	/* Optional: releases what run() kept in the message's state slot
+	 * (txn_msg_state), when the message ends or is aborted. */
+	void		(*msg_end)(const void *conf, void *state);
 	/* Optional: upkeep outside any transaction (self-tests), run by the
 	 * milter process at start, after each reload and every ten minutes. */
 	void		(*periodic)(const void *conf, struct cfg *);
@@ -97,6 +101,8 @@ extern const struct check_ops check_rdns;
 extern const struct check_ops check_sender;
 extern const struct check_ops check_geoip;
 extern const struct check_ops check_spf;
+extern const struct check_ops check_callout;
+extern const struct check_ops check_greylist;
 
 const char	*stage_name(enum stage);
 const char	*action_name(enum action);

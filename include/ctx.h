@@ -45,6 +45,9 @@ struct rcpt {
 	int		 whitelisted;
 	int		 greylist;	/* score reached thresholds.greylist:
 					 * a candidate for greylisting */
+	const char	*grey;		/* greylist outcome for the log
+					 * (new, early, passed, whitelisted) */
+	const char	*verify;	/* callout outcome for the log */
 };
 
 struct conn_ctx {
@@ -71,6 +74,9 @@ struct conn_ctx {
 	int		 internal;	/* networks.internal or local */
 	int		 whitelisted;	/* client or client name */
 	int		 outbound;	/* internal or authenticated */
+	int		 brake;		/* too many unknown recipients: later
+					 * ones get 421 without a callout */
+	unsigned	 unknown_rcpts;	/* refused as unknown by callouts */
 
 	struct reason	*reasons;	/* connect and HELO stages */
 	struct verdict	 pending;	/* delayed until RCPT; ACT_CONTINUE */
@@ -135,6 +141,10 @@ void		 msg_set_queue_id(struct msg_ctx *, const char *);
 /* For checks: the running check's slot, kept from start() to run(). */
 void		*txn_state(const struct txn *);
 void		 txn_state_set(struct txn *, void *);
+/* For checks: the running check's slot in the message (MAIL stage on),
+ * kept until the message ends; check_ops.msg_end releases it. */
+void		*txn_msg_state(const struct txn *);
+void		 txn_msg_state_set(struct txn *, void *);
 /* For checks: add points with a reason ("helo", "non_fqdn", 100). */
 void		 txn_score(struct txn *, const char *detail, int32_t points);
 /* The same, with points that do not count when dry is set. */

@@ -50,6 +50,12 @@ struct metrics_std {
 	struct metric	*dns_queries;	/* by result */
 	struct metric	*dnsl_errors;	/* DNSBL/DNSWL lookups failed, by zone */
 	struct metric	*dnsl_healthy;	/* zone passed its self-test, by zone */
+	struct metric	*store_seconds;	/* store latency, by op */
+	struct metric	*store_errors;	/* by op */
+	struct metric	*greylist;	/* by outcome */
+	struct metric	*callouts;	/* by result */
+	struct metric	*callout_cache;	/* by outcome */
+	struct metric	*callout_seconds; /* by target */
 };
 extern struct metrics_std M;
 

@@ -249,6 +249,14 @@ cfg_free(struct cfg *c)
 		if (c->checks[i].ops->teardown != NULL)
 			c->checks[i].ops->teardown(c->checks[i].conf);
 	cidr_list_free(&c->internal);
+	for (i = 0; i < c->store.nservers; i++)
+		free(c->store.servers[i]);
+	free(c->store.servers);
+	free(c->store.path);
+	free(c->store.prefix);
+	if (c->store.password != NULL)
+		explicit_bzero(c->store.password, strlen(c->store.password));
+	free(c->store.password);
 	dns_free(c->resolver);
 	(void)pthread_mutex_destroy(&c->dns_lock);
 	for (i = 0; i < c->dns.nservers; i++)
@@ -346,6 +354,131 @@ cfg_dns(struct cfg *c, struct err *e)
 	return d;
 }
 
+/* store group: backend, LMDB file, Redis servers and password. */
+static int
+compile_store(struct cfg *c, const config_setting_t *g, struct err *e)
+{
+	const config_setting_t	*r = member(g, "store.redis");
+	struct strlist		 l;
+	const char		*pw;
+	char			 buf[512];
+	FILE			*fp;
+	size_t			 n;
+
+	c->store.backend = strcmp(cv_string(g, "store.backend"), "redis") ==
+	    0 ? STORE_REDIS : STORE_LMDB;
+	if (dup_str(&c->store.path, cv_string(g, "store.path"), e) ||
+	    dup_str(&c->store.prefix, cv_string(r, "store.redis.prefix"), e))
+		return -1;
+	c->store.max_size = cv_size(g, "store.max_size");
+	c->store.db = (int)cv_int(r, "store.redis.db");
+	c->store.timeout_ms = (unsigned)cv_duration(r,
+	    "store.redis.timeout") * 1000;
+	c->store.pool = (unsigned)cv_int(r, "store.redis.pool");
+	if (cv_strlist(r, "store.redis.servers", &l, e) != RC_OK)
+		return -1;
+	c->store.servers = l.v;
+	c->store.nservers = l.n;
+	for (n = 0; n < c->store.nservers; n++)
+		if (!store_redis_server_valid(c->store.servers[n])) {
+			err_set(e, "%s:%d: setting 'store.redis.servers': '%s' "
+			    "is not HOST:PORT, [IPv6]:PORT, HOST or unix:/PATH",
+			    c->path, line_of(r, "store.redis.servers"),
+			    c->store.servers[n]);
+			return -1;
+		}
+	if (c->store.backend == STORE_REDIS && c->store.nservers == 0) {
+		err_set(e, "%s:%d: setting 'store.redis.servers': the redis "
+		    "backend needs at least one server", c->path,
+		    line_of(r, "store.redis.servers"));
+		return -1;
+	}
+	pw = cv_string(r, "store.redis.password_file");
+	if (*pw == '\0' || c->store.backend != STORE_REDIS)
+		return 0;
+	if ((fp = fopen(pw, "re")) == NULL) {
+		err_set(e, "%s:%d: setting 'store.redis.password_file': %s: %s",
+		    c->path, line_of(r, "store.redis.password_file"), pw,
+		    strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	(void)fclose(fp);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (n == sizeof(buf) - 1 || buf[0] == '\0') {
+		explicit_bzero(buf, sizeof(buf));
+		err_set(e, "%s:%d: setting 'store.redis.password_file': %s: "
+		    "the password must be one line of 1 to 510 bytes", c->path,
+		    line_of(r, "store.redis.password_file"), pw);
+		return -1;
+	}
+	c->store.password = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (c->store.password == NULL) {
+		err_set(e, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static pthread_mutex_t	 store_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store	*store_proc;
+static int		 store_off;
+static uint64_t		 store_retry_ms;
+
+struct store *
+cfg_store(struct cfg *c, struct err *e)
+{
+	struct store	*st;
+
+	(void)pthread_mutex_lock(&store_lock);
+	if (store_proc == NULL && store_off)
+		err_set(e, "store disabled (--no-store)");
+	else if (store_proc == NULL && now_ms() < store_retry_ms)
+		err_set(e, "store: not open (the last attempt failed; next "
+		    "attempt within 10 s)");
+	else if (store_proc == NULL) {
+		store_proc = store_open(&c->store, STORE_PURGER, e);
+		if (store_proc == NULL) {
+			log_msg(LOG_ERR, "%s", e->msg);
+			store_retry_ms = now_ms() + 10000;
+		}
+	}
+	st = store_proc;
+	(void)pthread_mutex_unlock(&store_lock);
+	return st;
+}
+
+void
+cfg_store_close(void)
+{
+	(void)pthread_mutex_lock(&store_lock);
+	store_close(store_proc);
+	store_proc = NULL;
+	store_retry_ms = 0;
+	(void)pthread_mutex_unlock(&store_lock);
+}
+
+int
+cfg_store_disabled(void)
+{
+	int	 off;
+
+	(void)pthread_mutex_lock(&store_lock);
+	off = store_off;
+	(void)pthread_mutex_unlock(&store_lock);
+	return off;
+}
+
+void
+cfg_store_disable(void)
+{
+	(void)pthread_mutex_lock(&store_lock);
+	store_off = 1;
+	(void)pthread_mutex_unlock(&store_lock);
+}
+
 /* Core (non-module) settings. */
 static int
 compile_core(struct cfg *c, const config_t *cf, struct err *e)
@@ -389,6 +522,8 @@ compile_core(struct cfg *c, const config_t *cf, struct err *e)
 		return -1;
 	g = config_lookup(cf, "dns");
 	if (compile_dns(c, g, e) != 0)
+		return -1;
+	if (compile_store(c, config_lookup(cf, "store"), e) != 0)
 		return -1;
 	g = config_lookup(cf, "thresholds");
 	c->thresholds.greylist = cv_score(g, "thresholds.greylist");
@@ -434,21 +569,10 @@ group_bool(const config_setting_t *g, const char *name, int dflt)
 	return dflt;
 }
 
-/* Groups of infrastructure that later modules bring. */
-static const char *const unbuilt_groups[] = { "store" };
-
 static int
 compile_checks(struct cfg *c, const config_t *cf, struct err *e)
 {
 	const struct check_ops *const	*opp;
-	size_t				 i;
-
-	for (i = 0; i < sizeof(unbuilt_groups) / sizeof(unbuilt_groups[0]);
-	    i++)
-		if (config_lookup(cf, unbuilt_groups[i]) != NULL)
-			log_msg(LOG_WARNING, "%s: group '%s' is configured but "
-			    "not built into this version; its settings have "
-			    "no effect", c->path, unbuilt_groups[i]);
 
 	for (opp = check_table; *opp != NULL; opp++) {
 		const struct check_ops	*ops = *opp;
@@ -590,6 +714,19 @@ cfg_release(struct cfg *c)
 		cfg_free(c);
 }
 
+static int
+strlist_differ(char **a, size_t na, char **b, size_t nb)
+{
+	size_t	 i;
+
+	if (na != nb)
+		return 1;
+	for (i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return 1;
+	return 0;
+}
+
 const char *
 cfg_restart_diff(const struct cfg *a, const struct cfg *b)
 {
@@ -615,5 +752,26 @@ cfg_restart_diff(const struct cfg *a, const struct cfg *b)
 		return "log.stderr";
 	if (strcmp(a->metrics_listen, b->metrics_listen) != 0)
 		return "metrics.listen";
+	if (a->store.backend != b->store.backend)
+		return "store.backend";
+	if (strcmp(a->store.path, b->store.path) != 0)
+		return "store.path";
+	if (a->store.max_size != b->store.max_size)
+		return "store.max_size";
+	if (strlist_differ(a->store.servers, a->store.nservers,
+	    b->store.servers, b->store.nservers))
+		return "store.redis.servers";
+	if (strcmp(a->store.prefix, b->store.prefix) != 0)
+		return "store.redis.prefix";
+	if (a->store.db != b->store.db)
+		return "store.redis.db";
+	if ((a->store.password == NULL) != (b->store.password == NULL) ||
+	    (a->store.password != NULL && strcmp(a->store.password,
+	    b->store.password) != 0))
+		return "store.redis.password_file";
+	if (a->store.timeout_ms != b->store.timeout_ms)
+		return "store.redis.timeout";
+	if (a->store.pool != b->store.pool)
+		return "store.redis.pool";
 	return NULL;
 }

@@ -12,8 +12,6 @@
 #define PLANNED(var, nm) \
 	static const struct check_ops var = { .name = nm, .group = nm }
 
-PLANNED(check_callout, "callout");
-PLANNED(check_greylist, "greylist");
 PLANNED(check_antivirus, "antivirus");
 PLANNED(check_content, "content");
 PLANNED(check_spam, "spam");

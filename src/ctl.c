@@ -3,17 +3,20 @@
  *
  * `test` runs the daemon's pipeline on one message read from standard
  * input, with the same config, and prints the decision line(s) and the
- * header edits.  The store and DNS commands belong to modules not built
- * into this version and say so.  Single-threaded.
+ * header edits.  greylist and callout commands are in ctl_store.c; dkim
+ * belongs to a module not built into this version and says so.
+ * Single-threaded.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cfg.h"
+#include "ctl.h"
 #include "ctx.h"
 #include "log.h"
 #include "metrics.h"
@@ -36,7 +39,8 @@ usage(void)
 	    "[--rcpt ADDR]...\n"
 	    "           [--auth USER] [--queue-id ID] [--no-store] "
 	    "< message.eml\n"
-	    "       portero-ctl [-c FILE] greylist|callout|dkim ...\n"
+	    "       portero-ctl [-c FILE] greylist list|show|del|whitelist ...\n"
+	    "       portero-ctl [-c FILE] callout list|flush [ADDRESS]\n"
 	    "       portero-ctl -V\n");
 	exit(2);
 }
@@ -143,7 +147,8 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 			qid = optarg;
 			break;
 		case 's':
-			break;	/* no store module in this version */
+			cfg_store_disable();
+			break;
 		default:
 			usage();
 		}
@@ -216,6 +221,7 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 	arena_free(ar);
 	free(data);
 	cfg_install(NULL);
+	cfg_store_close();
 	return 0;
 }
 
@@ -227,6 +233,8 @@ main(int argc, char *argv[])
 
 	log_open("portero-ctl", LOG_MAIL, 1);
 	metrics_init();
+	/* a Redis server that hangs up must not kill us (hiredis write()s) */
+	(void)signal(SIGPIPE, SIG_IGN);
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
 			cfgpath = argv[i + 1];
@@ -242,7 +250,10 @@ main(int argc, char *argv[])
 	if (strcmp(argv[i], "test") == 0)
 		return cmd_test(cfgpath, argc - i, argv + i);
 	if (strcmp(argv[i], "greylist") == 0 || strcmp(argv[i], "callout") ==
-	    0 || strcmp(argv[i], "dkim") == 0) {
+	    0)
+		return ctl_store_main(cfgpath, argv[i], argc - i - 1,
+		    argv + i + 1);
+	if (strcmp(argv[i], "dkim") == 0) {
 		(void)fprintf(stderr, "portero-ctl: '%s' needs a module that "
 		    "is not built into this version\n", argv[i]);
 		return 2;

@@ -100,10 +100,20 @@ msg_ctx_new(struct conn_ctx *c)
 void
 msg_ctx_free(struct msg_ctx *m)
 {
+	size_t	 i;
+
 	if (m == NULL)
 		return;
 	if (m->conn != NULL && m->conn->msg == m)
 		m->conn->msg = NULL;
+	if (m->conn != NULL && m->conn->cfg != NULL)
+		for (i = 0; i < m->conn->cfg->nchecks && i < NELEM(m->state);
+		    i++) {
+			const struct check_inst *ci = &m->conn->cfg->checks[i];
+
+			if (m->state[i] != NULL && ci->ops->msg_end != NULL)
+				ci->ops->msg_end(ci->conf, m->state[i]);
+		}
 	arena_free(m->arena);
 	free(m);
 }
@@ -288,4 +298,19 @@ void
 txn_state_set(struct txn *t, void *p)
 {
 	t->state[t->idx] = p;
+}
+
+void *
+txn_msg_state(const struct txn *t)
+{
+	if (t->msg == NULL || t->idx >= NELEM(t->msg->state))
+		return NULL;
+	return t->msg->state[t->idx];
+}
+
+void
+txn_msg_state_set(struct txn *t, void *p)
+{
+	if (t->msg != NULL && t->idx < NELEM(t->msg->state))
+		t->msg->state[t->idx] = p;
 }

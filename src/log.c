@@ -256,6 +256,24 @@ would_of(const struct conn_ctx *c, const struct msg_ctx *m)
 	return NULL;
 }
 
+/*
+ * Greylist (which 0) or callout (1) outcome for the line: the refused
+ * recipient's, or on a message line the first accepted recipient's that
+ * has one.
+ */
+static const char *
+rcpt_field(const struct msg_ctx *m, const struct rcpt *only, int which)
+{
+	const struct rcpt	*r;
+
+	if (only != NULL)
+		return which ? only->verify : only->grey;
+	for (r = m != NULL ? m->rcpts : NULL; r != NULL; r = r->next)
+		if ((which ? r->verify : r->grey) != NULL)
+			return which ? r->verify : r->grey;
+	return NULL;
+}
+
 enum rc
 decision_format(struct buf *b, const struct conn_ctx *c,
     const struct msg_ctx *m, const struct rcpt *only,
@@ -263,6 +281,7 @@ decision_format(struct buf *b, const struct conn_ctx *c,
 {
 	const struct rcpt	*r;
 	const struct verdict	*w;
+	const char		*grey, *verify;
 	char			 sc[16];
 	int			 first = 1;
 	enum rc			 rc;
@@ -332,6 +351,10 @@ decision_format(struct buf *b, const struct conn_ctx *c,
 		rc = buf_printf(b, "\" score=%s", sc);
 	if (rc == RC_OK && m != NULL && m->spf != NULL)
 		rc = buf_printf(b, " spf=%s", m->spf);
+	if (rc == RC_OK && (grey = rcpt_field(m, only, 0)) != NULL)
+		rc = buf_printf(b, " greylist=%s", grey);
+	if (rc == RC_OK && (verify = rcpt_field(m, only, 1)) != NULL)
+		rc = buf_printf(b, " callout=%s", verify);
 	if (rc == RC_OK)
 		rc = buf_printf(b, " dir=%s", c->outbound ? "out" : "in");
 	if (rc == RC_OK && m != NULL)

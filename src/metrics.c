@@ -276,6 +276,21 @@ metrics_init(void)
 	M.dnsl_healthy = metrics_gauge_labeled("portero_dnsl_zone_healthy",
 	    "1 if the DNSBL/DNSWL zone passed its last self-test (127.0.0.2 "
 	    "listed, 127.0.0.1 not), else 0.", "zone");
+	M.store_seconds = metrics_histogram("portero_store_seconds",
+	    "Greylist/callout store operation latency, by operation.", "op");
+	M.store_errors = metrics_counter("portero_store_errors_total",
+	    "Store operations that failed (backend down, full, error), by "
+	    "operation.", "op");
+	M.greylist = metrics_counter("portero_greylist_total",
+	    "Greylisting outcomes per recipient (new, early, passed, "
+	    "whitelisted, error).", "outcome");
+	M.callouts = metrics_counter("portero_callout_total",
+	    "Recipient verification results (accept, reject, tempfail, "
+	    "error, down, brake), from the cache or a callout.", "result");
+	M.callout_cache = metrics_counter("portero_callout_cache_total",
+	    "Callout cache lookups by outcome (hit, miss, stale).", "outcome");
+	M.callout_seconds = metrics_histogram("portero_callout_seconds",
+	    "Time of callout SMTP dialogues, by target.", "target");
 	M.dry_run = metrics_counter("portero_dry_run_total",
 	    "Verdicts not applied because of dry run, by module.", "module");
 }

@@ -580,6 +580,24 @@ milter_block_signals(void)
 	(void)pthread_sigmask(SIG_SETMASK, &set, NULL);
 }
 
+/* Opens the store at start when a check uses it: errors show at once and
+ * the LMDB purger runs from the start. */
+static void
+open_store(struct cfg *cfg)
+{
+	struct err	 e;
+	size_t		 i;
+
+	for (i = 0; i < cfg->nchecks; i++)
+		if (cfg->checks[i].ops->flags & CHECK_STORE) {
+			err_clear(&e);
+			if (cfg_store(cfg, &e) != NULL)
+				log_msg(LOG_INFO, "store: %s open",
+				    store_backend_name(cfg_store(cfg, &e)));
+			return;
+		}
+}
+
 void
 milter_child_main(const char *cfgpath, int reread)
 {
@@ -610,6 +628,7 @@ milter_child_main(const char *cfgpath, int reread)
 	err_clear(&e);
 	if (metrics_http_start(cfg->metrics_listen, &e) != 0)
 		log_msg(LOG_ERR, "metrics: %s", e.msg);
+	open_store(cfg);
 	log_msg(LOG_INFO, "milter process %ld serving on %s",
 	    (long)getpid(), cfg->milter.socket);
 	rc = smfi_main();
@@ -624,6 +643,8 @@ milter_child_main(const char *cfgpath, int reread)
 	cfg_release(cfg);
 	log_msg(LOG_INFO, "milter process %ld stopped", (long)getpid());
 	cfg_install(NULL);
+	if (milter_active() == 0)
+		cfg_store_close();
 	leak_check();
 	_exit(rc == MI_SUCCESS ? 0 : 1);
 }

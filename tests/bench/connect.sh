@@ -115,30 +115,12 @@ BENCH_TAG=connect
 # shellcheck source=tests/bench/lib.sh
 . "$here/lib.sh"
 
-cleanup() {
-	local p
-	for p in $pids; do
-		stop_pid "$p"
-	done
-	[ -n "$tmp" ] && rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 skip() {
 	echo "connect stage: skipped ($*)"
 	exit 0
-}
-
-# field NAME LINE: value of NAME=... in a result line
-field() {
-	local kv
-	for kv in $2; do
-		case $kv in
-		"$1"=*) echo "${kv#*=}"; return 0 ;;
-		esac
-	done
-	echo "-"
 }
 
 # ---- prerequisites ----

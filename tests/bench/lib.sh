@@ -43,3 +43,23 @@ wait_stopping() {
 	done
 	stopping=
 }
+
+# Stops every process in $pids and removes $tmp (an EXIT trap).
+bench_cleanup() {
+	local p
+	for p in ${pids:-}; do
+		stop_pid "$p"
+	done
+	[ -n "${tmp:-}" ] && rm -rf "$tmp"
+}
+
+# field NAME LINE: value of NAME=... in a result line ("-" if none)
+field() {
+	local kv
+	for kv in $2; do
+		case $kv in
+		"$1"=*) echo "${kv#*=}"; return 0 ;;
+		esac
+	done
+	echo "-"
+}

@@ -43,6 +43,10 @@
  * out below /31), one new address per connection across all threads, so
  * that no DNS answer about the client can be in the milter's cache; a
  * fixed --client-ip gives the warm case.
+ *
+ * --unique-rcpts gives every recipient of every message an address of its
+ * own (uW.M.I@example.test) instead of rcptI@example.test, so that no
+ * per-recipient answer (recipient verification) can come from a cache.
  */
 
 #include <sys/types.h>
@@ -165,6 +169,7 @@ struct config {
 	int			 full;
 	size_t			 bodybytes;
 	unsigned int		 rcpts;
+	int			 unique_rcpts;	/* a new address per message */
 	const char		*client_ip;
 	char			 client_family;
 	int			 connect_only;
@@ -241,7 +246,7 @@ usage(void)
 	fprintf(stderr, "usage: miltergen -s unix:/path|inet:PORT@127.0.0.1 "
 	    "-c CONCURRENCY -n MESSAGES -m envelope|full\n"
 	    "\t[-b BODYBYTES] [-r RCPTS] [--client-ip ADDR] [--helo NAME]\n"
-	    "\t[--from ADDR] [--nagle] [-v]\n"
+	    "\t[--from ADDR] [--unique-rcpts] [--nagle] [-v]\n"
 	    "       miltergen -s SOCKET -c CONCURRENCY -n CONNECTIONS "
 	    "--connect-only\n"
 	    "\t[--client-ip ADDR | --client-ip-range A.B.C.D/N] [--nagle] "
@@ -1191,7 +1196,12 @@ do_message(struct worker *w, struct conn *c, unsigned long msgno)
 			ok++;
 			continue;
 		}
-		r = snprintf(rcpt, sizeof(rcpt), "rcpt%u@example.test", i);
+		if (cfg.unique_rcpts)
+			r = snprintf(rcpt, sizeof(rcpt), "u%u.%lu.%u@example.test",
+			    w->id, msgno, i);
+		else
+			r = snprintf(rcpt, sizeof(rcpt), "rcpt%u@example.test",
+			    i);
 		if (r < 0 || (size_t)r >= sizeof(rcpt))
 			return -1;
 		r = snprintf(raddr, sizeof(raddr), "<%s>", rcpt);
@@ -1448,6 +1458,7 @@ main(int argc, char *argv[])
 		{ "nagle", no_argument, NULL, 'G' },
 		{ "connect-only", no_argument, NULL, 'C' },
 		{ "client-ip-range", required_argument, NULL, 'R' },
+		{ "unique-rcpts", no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1515,6 +1526,9 @@ main(int argc, char *argv[])
 			break;
 		case 'R':
 			parse_range(optarg);
+			break;
+		case 'U':
+			cfg.unique_rcpts = 1;
 			break;
 		case 'v':
 			cfg.verbose = 1;

@@ -31,6 +31,9 @@
 #   BENCH_BODY=N       body bytes of the full scenario (default 4096)
 #   BENCH_REPEAT=N     run each measurement N times, keep the best (2)
 #   BENCH_CONNECT=0    skip the connect-stage bench (connect.sh, ~80 s)
+#   BENCH_RCPT=0       skip the RCPT-stage callout bench (rcpt.sh, ~30 s)
+#   BENCH_STORE=0      skip the store bench (store.sh: LMDB and Redis
+#                      operations/s, LMDB growth over 1,000,000 records)
 #   CC                 C compiler (default cc)
 # Raw generator output goes to build/bench/raw/.  Only loopback is used.
 #
@@ -121,14 +124,7 @@ peak_rss_kib() {
 	echo "$max"
 }
 
-cleanup() {
-	local p
-	for p in $pids; do
-		stop_pid "$p"
-	done
-	[ -n "$tmp" ] && rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() {
@@ -204,17 +200,6 @@ run_gen() {
 		fi
 	done
 	echo "$best"
-}
-
-# field NAME LINE: value of NAME=... in a result line
-field() {
-	local kv
-	for kv in $2; do
-		case $kv in
-		"$1"=*) echo "${kv#*=}"; return 0 ;;
-		esac
-	done
-	echo "-"
 }
 
 # add_row TRANSPORT SCENARIO MILTER RESULT RATIO RSS_KIB
@@ -378,4 +363,18 @@ if [ "${BENCH_CONNECT:-1}" != 0 ]; then
 	MILTERGEN=$build/miltergen PORTERO=$portero "$here/connect.sh" || rc=$?
 	[ "$rc" -eq 0 ] || log "bench: connect.sh: exit $rc (1: an" \
 	    "acceptance check failed, see its FAIL lines; 2: it could not run)"
+fi
+
+# ---- RCPT stage with callouts, and the state store (their own tables) ----
+if [ "${BENCH_RCPT:-1}" != 0 ]; then
+	echo
+	rc=0
+	MILTERGEN=$build/miltergen PORTERO=$portero "$here/rcpt.sh" || rc=$?
+	[ "$rc" -eq 0 ] || log "bench: rcpt.sh: exit $rc"
+fi
+if [ "${BENCH_STORE:-1}" != 0 ] && [ -x "$here/store.sh" ]; then
+	echo
+	rc=0
+	"$here/store.sh" || rc=$?
+	[ "$rc" -eq 0 ] || log "bench: store.sh: exit $rc"
 fi

@@ -102,6 +102,20 @@ test_bad(void **st)
 		    "is not host:port" },
 		{ "metrics = { listen = \"127.0.0.1:99999\"; };",
 		    "'metrics.listen'" },
+		{ "store = { backend = \"redis\"; redis = { servers = [ "
+		    "\"127.0.0.1:6379\", \"::1\" ]; }; };",
+		    "setting 'store.redis.servers': '::1' is not HOST:PORT" },
+		{ "store = { backend = \"redis\"; redis = { servers = [ ]; "
+		    "}; };", "the redis backend needs at least one server" },
+		{ "greylist = { countries = [ \"ro\" ]; };",
+		    "'ro' is not an ISO 3166-1 alpha-2 code" },
+		{ "greylist = { delay = \"3h\"; retry_window = \"2h\"; };",
+		    "must be longer than 'greylist.delay'" },
+		{ "callout = { domains = ( ); };", "no domain to verify" },
+		{ "callout = { domains = ( { domain = \"a.example\"; host = "
+		    "\"10.0.0.5\"; }, { domain = \"A.example\"; host = "
+		    "\"10.0.0.6\"; } ); };", "domain 'a.example' is listed "
+		    "twice" },
 	};
 	struct err	 e;
 	struct cfg	*c;

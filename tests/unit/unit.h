@@ -57,4 +57,41 @@ unit_cfg(const char *text, struct err *e)
 	return c;
 }
 
+/* Removes an LMDB store file and its lock file. */
+static inline void
+unit_lmdb_rm(const char *path)
+{
+	char	 lock[256];
+
+	(void)snprintf(lock, sizeof(lock), "%s-lock", path);
+	(void)unlink(path);
+	(void)unlink(lock);
+}
+
+/*
+ * Start of a pipeline test that uses the store: path (len bytes) names a
+ * new LMDB file for tag and this process, removed if left over; the store
+ * clock is now; decision lines go to sink.
+ */
+static inline void
+unit_store_begin(char *path, size_t len, const char *tag,
+    void (*sink)(const char *))
+{
+	(void)snprintf(path, len, "/tmp/portero-%s-%ld.lmdb", tag,
+	    (long)getpid());
+	unit_lmdb_rm(path);
+	store_set_clock_offset(0);
+	log_set_decision_sink(sink);
+}
+
+/* End of it: the process's store closed, no current config, file gone. */
+static inline void
+unit_store_end(const char *path)
+{
+	cfg_store_close();
+	cfg_install(NULL);
+	unit_lmdb_rm(path);
+	store_set_clock_offset(0);
+}
+
 #endif

@@ -1,0 +1,12 @@
+/*
+ * ctl.h - portero-ctl's command families kept out of ctl.c.
+ */
+#ifndef PORTERO_CTL_H
+#define PORTERO_CTL_H
+
+/* ctl_store.c: "greylist ..." and "callout ..." (what names the family;
+ * argv holds the words after it).  Exit status. */
+int	ctl_store_main(const char *cfgpath, const char *what, int argc,
+	    char **argv);
+
+#endif
