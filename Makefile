@@ -20,7 +20,7 @@ SAN	?=
 FUZZ_SECONDS ?= 60
 
 PKGS	 = milter libconfig libmicrohttpd libsystemd libunbound libmaxminddb \
-	   lmdb hiredis
+	   lmdb hiredis libcrypto
 CC	?= cc
 WARN	 = -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow \
 	   -Wstrict-prototypes -Wmissing-prototypes -Wvla
@@ -49,6 +49,8 @@ LDFLAGS	?=
 ALL_CFLAGS = $(WARN) $(DEFS) $(OPT) -fPIE $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 LIBS	 = $(PKG_LIBS) -lpthread -lm
+# the unit tests check DKIM signatures with libopendkim's verifier
+TEST_LIBS = -lopendkim
 
 LIB_SRCS = src/dns.c src/err.c src/util.c src/buf.c src/arena.c src/cidr.c \
 	   src/addr.c src/log.c src/metrics.c src/metrics_http.c \
@@ -58,6 +60,8 @@ LIB_SRCS = src/dns.c src/err.c src/util.c src/buf.c src/arena.c src/cidr.c \
 	   src/spf_record.c src/spf_eval.c src/check_spf.c \
 	   src/store.c src/store_lmdb.c src/store_redis.c src/smtpc.c \
 	   src/greykey.c src/check_greylist.c src/check_callout.c \
+	   src/dkimkey.c src/dkimtable.c src/dkimsign.c src/check_dkim.c \
+	   src/check_outbound.c \
 	   src/milter.c src/testmsg.c
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(O)/obj/%.o)
 HDRS	 = $(wildcard include/*.h)
@@ -80,13 +84,14 @@ $(O)/libportero.a: $(LIB_OBJS)
 $(O)/portero: $(O)/obj/main.o $(O)/obj/supervisor.o $(O)/libportero.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(O)/portero-ctl: $(O)/obj/ctl.o $(O)/obj/ctl_store.o $(O)/libportero.a
+$(O)/portero-ctl: $(O)/obj/ctl.o $(O)/obj/ctl_store.o $(O)/obj/ctl_dkim.o \
+	    $(O)/libportero.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/tests/%: tests/unit/%.c tests/unit/unit.h $(O)/libportero.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests/unit -o $@ $< \
-	    $(O)/libportero.a $(ALL_LDFLAGS) $(LIBS) -lcmocka
+	    $(O)/libportero.a $(ALL_LDFLAGS) $(LIBS) -lcmocka $(TEST_LIBS)
 
 unit: $(UNIT_BINS)
 

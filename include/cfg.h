@@ -105,6 +105,13 @@ void		 cfg_store_close(void);
  * their cache. */
 void		 cfg_store_disable(void);
 int		 cfg_store_disabled(void);
+/*
+ * Strict loading (portero -t): problems a running daemon works around
+ * (a DKIM key that cannot be loaded leaves its domain unsigned) are
+ * errors instead.  Modules read it with cfg_strict() in setup.
+ */
+void		 cfg_set_strict(int);
+int		 cfg_strict(void);
 /* Names the first restart-only setting that differs, or NULL. */
 const char	*cfg_restart_diff(const struct cfg *, const struct cfg *);
 

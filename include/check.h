@@ -57,6 +57,8 @@ struct verdict {
 #define CHECK_INBOUND	0x01	/* skipped for internal/authenticated and
 				 * whitelisted clients and senders */
 #define CHECK_STORE	0x02	/* uses the state store (cfg_store) */
+#define CHECK_OUTBOUND	0x04	/* runs only for outbound sessions
+				 * (internal or authenticated clients) */
 
 struct cfg;
 struct dns_batch;
@@ -103,6 +105,8 @@ extern const struct check_ops check_geoip;
 extern const struct check_ops check_spf;
 extern const struct check_ops check_callout;
 extern const struct check_ops check_greylist;
+extern const struct check_ops check_outbound;
+extern const struct check_ops check_dkim;
 
 const char	*stage_name(enum stage);
 const char	*action_name(enum action);

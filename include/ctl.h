@@ -9,4 +9,8 @@
 int	ctl_store_main(const char *cfgpath, const char *what, int argc,
 	    char **argv);
 
+/* ctl_dkim.c: "dkim keygen ..." and "dkim check ..." (argv holds the
+ * words after "dkim").  Exit status. */
+int	ctl_dkim_main(const char *cfgpath, int argc, char **argv);
+
 #endif

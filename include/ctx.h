@@ -100,6 +100,8 @@ struct msg_ctx {
 	int		 whitelisted;	/* sender whitelisted */
 	const char	*spf;		/* SPF result for the log; NULL: not
 					 * checked */
+	const char	*dkim;		/* DKIM outcome for the log; NULL: not
+					 * outbound */
 
 	struct rcpt	*rcpts, **rcpt_tail;
 	size_t		 nrcpt;		/* accepted recipients */
@@ -120,6 +122,8 @@ struct txn {
 	struct rcpt		*rcpt;		/* current, at STAGE_RCPT */
 	const char		*hdr_name;	/* current, at STAGE_HEADER */
 	const char		*hdr_value;
+	const unsigned char	*body;		/* current chunk, at STAGE_BODY */
+	size_t			 body_len;
 	enum stage		 stage;
 	const struct check_inst	*check;		/* running check */
 	struct verdict		 verdict;	/* final verdict, if any */

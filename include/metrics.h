@@ -56,6 +56,9 @@ struct metrics_std {
 	struct metric	*callouts;	/* by result */
 	struct metric	*callout_cache;	/* by outcome */
 	struct metric	*callout_seconds; /* by target */
+	struct metric	*dkim;		/* by result */
+	struct metric	*dkim_signatures; /* by "alg domain" */
+	struct metric	*dkim_errors;	/* by domain */
 };
 extern struct metrics_std M;
 

@@ -29,6 +29,8 @@ void	pipeline_mail(struct conn_ctx *, const char *from, const char *auth,
 void	pipeline_rcpt(struct conn_ctx *, const char *rcpt, struct verdict *);
 void	pipeline_header(struct conn_ctx *, const char *name,
 	    const char *value, struct verdict *);
+/* End of the header (every field seen). */
+void	pipeline_eoh(struct conn_ctx *, struct verdict *);
 void	pipeline_body(struct conn_ctx *, const unsigned char *, size_t,
 	    struct verdict *);
 /* Final verdict; logs the decision line.  The message stays until

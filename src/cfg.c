@@ -422,6 +422,20 @@ compile_store(struct cfg *c, const config_setting_t *g, struct err *e)
 	return 0;
 }
 
+static atomic_int	 strict;
+
+void
+cfg_set_strict(int on)
+{
+	atomic_store(&strict, on);
+}
+
+int
+cfg_strict(void)
+{
+	return atomic_load(&strict);
+}
+
 static pthread_mutex_t	 store_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store	*store_proc;
 static int		 store_off;

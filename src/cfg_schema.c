@@ -244,14 +244,21 @@ static const struct sch_key schema[] = {
 	{ "dkim.keys", SCH_GROUPLIST, NULL, 0, 0, NULL, 0 },
 	{ "dkim.keys.[].domain", SCH_STRING, "", 0, 0, NULL, 0 },
 	{ "dkim.keys.[].selector", SCH_STRING, "", 0, 0, NULL, 0 },
-	{ "dkim.keys.[].key", SCH_FILE, "", 0, 0, NULL, 0 },
+	/* a key that cannot be loaded leaves its domain unsigned (SPEC
+	 * section 4): checked by the module, an error only for -t */
+	{ "dkim.keys.[].key", SCH_STRING, "", 0, 0, NULL, 0 },
 	{ "dkim.keys.[].algorithm", SCH_ENUM, "rsa-sha256", 0, 0,
 	    "rsa-sha256|ed25519-sha256", 0 },
+	{ "dkim.keys.[].subdomains", SCH_BOOL, "false", 0, 0, NULL, 0 },
+	{ "dkim.key_table", SCH_STRING, "", 0, 0, NULL, 0 },
+	{ "dkim.signing_table", SCH_STRING, "", 0, 0, NULL, 0 },
+	{ "dkim.allow_unsafe_keys", SCH_BOOL, "false", 0, 0, NULL, 0 },
+	{ "dkim.envelope_fallback", SCH_BOOL, "false", 0, 0, NULL, 0 },
 	{ "dkim.canonicalization", SCH_ENUM, "relaxed/relaxed", 0, 0,
 	    "relaxed/relaxed|relaxed/simple|simple/relaxed|simple/simple", 0 },
 	{ "dkim.oversign", SCH_STRLIST, "From", 0, 0, NULL, 0 },
 
-	{ "outbound", SCH_GROUP, NULL, 0, 0, NULL, 0 },
+	MODULE("outbound", "accept"),
 	{ "outbound.strip_headers", SCH_STRLIST, "Received X-Originating-IP "
 	    "X-Mailer X-PHP-Originating-Script", 0, 0, NULL, 0 },
 

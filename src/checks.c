@@ -15,8 +15,6 @@
 PLANNED(check_antivirus, "antivirus");
 PLANNED(check_content, "content");
 PLANNED(check_spam, "spam");
-PLANNED(check_dkim, "dkim");
-PLANNED(check_outbound, "outbound");
 
 /*
  * Order matters: the whitelist marks exempt clients, senders and

@@ -3,9 +3,8 @@
  *
  * `test` runs the daemon's pipeline on one message read from standard
  * input, with the same config, and prints the decision line(s) and the
- * header edits.  greylist and callout commands are in ctl_store.c; dkim
- * belongs to a module not built into this version and says so.
- * Single-threaded.
+ * header edits.  greylist and callout commands are in ctl_store.c, dkim
+ * in ctl_dkim.c.  Single-threaded.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,6 +40,10 @@ usage(void)
 	    "< message.eml\n"
 	    "       portero-ctl [-c FILE] greylist list|show|del|whitelist ...\n"
 	    "       portero-ctl [-c FILE] callout list|flush [ADDRESS]\n"
+	    "       portero-ctl [-c FILE] dkim keygen -d DOMAIN -s SELECTOR "
+	    "[-a rsa|ed25519] [-b BITS] [-o DIR]\n"
+	    "       portero-ctl [-c FILE] dkim check -d DOMAIN -s SELECTOR "
+	    "[-k KEYFILE]\n"
 	    "       portero-ctl -V\n");
 	exit(2);
 }
@@ -253,10 +256,7 @@ main(int argc, char *argv[])
 	    0)
 		return ctl_store_main(cfgpath, argv[i], argc - i - 1,
 		    argv + i + 1);
-	if (strcmp(argv[i], "dkim") == 0) {
-		(void)fprintf(stderr, "portero-ctl: '%s' needs a module that "
-		    "is not built into this version\n", argv[i]);
-		return 2;
-	}
+	if (strcmp(argv[i], "dkim") == 0)
+		return ctl_dkim_main(cfgpath, argc - i - 1, argv + i + 1);
 	usage();
 }

@@ -355,6 +355,8 @@ decision_format(struct buf *b, const struct conn_ctx *c,
 		rc = buf_printf(b, " greylist=%s", grey);
 	if (rc == RC_OK && (verify = rcpt_field(m, only, 1)) != NULL)
 		rc = buf_printf(b, " callout=%s", verify);
+	if (rc == RC_OK && m != NULL && m->dkim != NULL && only == NULL)
+		rc = buf_printf(b, " dkim=%s", m->dkim);
 	if (rc == RC_OK)
 		rc = buf_printf(b, " dir=%s", c->outbound ? "out" : "in");
 	if (rc == RC_OK && m != NULL)

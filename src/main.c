@@ -177,11 +177,13 @@ main(int argc, char *argv[])
 	if (realpath(path, abspath) != NULL)
 		path = abspath;
 	err_clear(&e);
+	cfg_set_strict(test);
 	cfg = cfg_load(path, &e);
 	if (cfg == NULL) {
 		(void)fprintf(stderr, "portero: %s\n", e.msg);
 		return 1;
 	}
+	cfg_set_strict(0);
 	if (test) {
 		(void)printf("portero: configuration %s is valid\n", path);
 		cfg_release(cfg);

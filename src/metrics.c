@@ -291,6 +291,15 @@ metrics_init(void)
 	    "Callout cache lookups by outcome (hit, miss, stale).", "outcome");
 	M.callout_seconds = metrics_histogram("portero_callout_seconds",
 	    "Time of callout SMTP dialogues, by target.", "target");
+	M.dkim = metrics_counter("portero_dkim_total",
+	    "Outbound messages by DKIM outcome (signed, unsigned, error).",
+	    "result");
+	M.dkim_signatures = metrics_counter("portero_dkim_signatures_total",
+	    "DKIM signatures made, by algorithm and domain (\"rsa-sha256 "
+	    "example.com\").", "key");
+	M.dkim_errors = metrics_counter("portero_dkim_errors_total",
+	    "DKIM signing errors (key unavailable, library error), by domain.",
+	    "domain");
 	M.dry_run = metrics_counter("portero_dry_run_total",
 	    "Verdicts not applied because of dry run, by module.", "module");
 }

@@ -288,9 +288,12 @@ static sfsistat
 cb_eoh(SMFICTX *ctx)
 {
 	struct mconn	*mc = mc_of(ctx);
+	struct verdict	 v;
 
-	return noreply(mc, SMFIP_NR_EOH, mc == NULL || mc->over_cap ?
-	    SMFIS_TEMPFAIL : SMFIS_CONTINUE);
+	if (mc == NULL || mc->over_cap)
+		return noreply(mc, SMFIP_NR_EOH, SMFIS_TEMPFAIL);
+	pipeline_eoh(mc->c, &v);
+	return noreply(mc, SMFIP_NR_EOH, reply(ctx, mc->c, &v));
 }
 
 static sfsistat

@@ -119,6 +119,8 @@ applies(const struct txn *t, const struct check_inst *ci, enum stage st)
 {
 	if (!(ci->ops->stages & STAGE_BIT(st)))
 		return 0;
+	if ((ci->ops->flags & CHECK_OUTBOUND) && !t->conn->outbound)
+		return 0;
 	return !(ci->ops->flags & CHECK_INBOUND) || !inbound_exempt(t);
 }
 
@@ -191,6 +193,8 @@ run_stage(struct txn *t, enum stage st, struct verdict *out)
 			break;
 		}
 		if ((ci->ops->flags & CHECK_INBOUND) && inbound_exempt(t))
+			continue;
+		if ((ci->ops->flags & CHECK_OUTBOUND) && !t->conn->outbound)
 			continue;
 		t->check = ci;
 		t->idx = i;
@@ -465,17 +469,30 @@ pipeline_header(struct conn_ctx *c, const char *name, const char *value,
 }
 
 void
+pipeline_eoh(struct conn_ctx *c, struct verdict *out)
+{
+	struct txn	 t;
+
+	*out = verdict_continue;
+	if (c->msg == NULL)
+		return;
+	txn_init(&t, c);
+	run_stage(&t, STAGE_EOH, out);
+}
+
+void
 pipeline_body(struct conn_ctx *c, const unsigned char *p, size_t len,
     struct verdict *out)
 {
 	struct txn	 t;
 
-	(void)p;
 	*out = verdict_continue;
 	if (c->msg == NULL)
 		return;
 	c->msg->size += len;
 	txn_init(&t, c);
+	t.body = p;
+	t.body_len = len;
 	run_stage(&t, STAGE_BODY, out);
 }
 
