@@ -682,6 +682,10 @@ dk_run(const void *conf, struct txn *t, enum stage st)
 	case STAGE_EOH:
 		return start(dc, t);
 	case STAGE_BODY:
+		/* the MTA skipped end of header: start before the body */
+		if (((dm = txn_msg_state(t)) == NULL || !dm->started) &&
+		    start(dc, t) != CR_PASS)
+			return CR_ERROR;
 		if ((dm = txn_msg_state(t)) != NULL)
 			for (i = 0; i < dm->n; i++)
 				if (dm->d[i] != NULL)

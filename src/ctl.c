@@ -208,6 +208,8 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 		for (h = tm.hdrs; h != NULL && !stop(&v); h = h->next)
 			pipeline_header(c, h->name, h->value, &v);
 		if (!stop(&v))
+			pipeline_eoh(c, &v);
+		if (!stop(&v))
 			pipeline_body(c, tm.body, tm.body_len, &v);
 		pipeline_eom(c, &v);
 		for (ed = c->msg->edits; ed != NULL; ed = ed->next) {

@@ -9,7 +9,7 @@ uses the system resolver.  python3-dkim checks one signature per call
 (DKIM.verify(idx=...)), so each DKIM-Signature field is verified on its
 own.  Prints one line per signature, in the order of the fields:
 
-    sig IDX result=pass|fail d=D s=S a=A c=C l=none|VALUE h=a:b:c [why=...]
+    sig IDX result=pass|fail d=D s=S a=A c=C l=none|VALUE h=a:b:c i=I|- [why=...]
 
 then "count N".  Exit 0 when there is at least one signature and every
 one verifies, 1 otherwise, 2 on a usage or DNS error.
@@ -97,10 +97,10 @@ def main():
         if not res and not why:
             why = "signature does not verify"
         ok = ok and bool(res)
-        line = "sig %d result=%s d=%s s=%s a=%s c=%s l=%s h=%s" % (
+        line = "sig %d result=%s d=%s s=%s a=%s c=%s l=%s h=%s i=%s" % (
             idx, "pass" if res else "fail", t.get("d", "-"),
             t.get("s", "-"), t.get("a", "-"), t.get("c", "simple/simple"),
-            t.get("l", "none"), t.get("h", "-").lower())
+            t.get("l", "none"), t.get("h", "-").lower(), t.get("i", "-"))
         if why:
             line += " why=%s" % why.replace("\n", " ")
         print(line)
