@@ -256,12 +256,23 @@ is_wsp(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* Ends the buffer's field with CRLF; its text (allocated), b freed. */
+static char *
+crlf_take(struct buf *b)
+{
+	char	*out = NULL;
+
+	if (buf_puts(b, "\r\n") == RC_OK)
+		out = strdup(buf_str(b));
+	buf_free(b);
+	return out;
+}
+
 char *
 dksign_canon_header_relaxed(const char *name, const char *value)
 {
 	struct buf	 b;
 	const char	*p;
-	char		*out;
 	int		 sp = 0;
 
 	buf_init(&b, HDRS_MAX + 64);
@@ -282,13 +293,7 @@ dksign_canon_header_relaxed(const char *name, const char *value)
 		if (buf_putc(&b, *p) != RC_OK)
 			break;
 	}
-	if (buf_puts(&b, "\r\n") != RC_OK) {
-		buf_free(&b);
-		return NULL;
-	}
-	out = strdup(buf_str(&b));
-	buf_free(&b);
-	return out;
+	return crlf_take(&b);
 }
 
 /* The simple form: the field as it is (one space after the colon when
@@ -298,7 +303,6 @@ canon_header_simple(const char *name, const char *value)
 {
 	struct buf	 b;
 	const char	*p;
-	char		*out;
 
 	buf_init(&b, HDRS_MAX + 64);
 	(void)buf_printf(&b, "%s:%s", name, *value == ' ' || *value == '\t' ?
@@ -308,13 +312,7 @@ canon_header_simple(const char *name, const char *value)
 			(void)buf_putc(&b, '\r');
 		(void)buf_putc(&b, *p);
 	}
-	if (buf_puts(&b, "\r\n") != RC_OK) {
-		buf_free(&b);
-		return NULL;
-	}
-	out = strdup(buf_str(&b));
-	buf_free(&b);
-	return out;
+	return crlf_take(&b);
 }
 
 static char *
