@@ -29,6 +29,7 @@ void		 dksign_key_free(struct dksign_key *);
 
 struct dksign_opts {
 	const char		*domain, *selector;
+	const char		*identity;	/* i=, or NULL */
 	int			 hsimple, bsimple;	/* canonicalization */
 	char *const		*oversign;		/* header names */
 	size_t			 noversign;

@@ -394,6 +394,7 @@ struct st_pick {
 	const struct dk_conf	*dc;
 	const char		*pattern;	/* of the first match */
 	const struct dk_key	**out;
+	const char		**signer;	/* i= of each, or NULL */
 	size_t			 n, max;
 };
 
@@ -408,20 +409,24 @@ st_pick(const struct dkim_st_entry *se, void *arg)
 	p->pattern = se->pattern;
 	for (i = 0; i < p->dc->nkeys && p->n < p->max; i++)
 		if (p->dc->keys[i].name != NULL &&
-		    strcmp(p->dc->keys[i].name, se->keyname) == 0)
+		    strcmp(p->dc->keys[i].name, se->keyname) == 0) {
+			p->signer[p->n] = se->signer;
 			p->out[p->n++] = &p->dc->keys[i];
+		}
 	return p->n == p->max;
 }
 
-/* The keys for an address's domain (and local part for the tables). */
+/* The keys for an address's domain (and local part for the tables),
+ * with the signing table's i= identity of each (NULL: none). */
 static size_t
 pick(const struct dk_conf *dc, const char *local, const char *domain,
-    const struct dk_key **out, size_t max)
+    const struct dk_key **out, const char **signer, size_t max)
 {
 	struct st_pick	 p;
 	const char	*d;
 	size_t		 n;
 
+	memset(signer, 0, max * sizeof(*signer));
 	if ((n = keys_of(dc, domain, 0, out, max)) > 0)
 		return n;
 	for (d = strchr(domain, '.'); d != NULL; d = strchr(d + 1, '.'))
@@ -430,6 +435,7 @@ pick(const struct dk_conf *dc, const char *local, const char *domain,
 	memset(&p, 0, sizeof(p));
 	p.dc = dc;
 	p.out = out;
+	p.signer = signer;
 	p.max = max;
 	dkim_signtable_lookup(&dc->st, local, domain, st_pick, &p);
 	return p.n;
@@ -539,12 +545,38 @@ key_error(struct txn *t, const struct dk_key *k, const char *why)
 	metrics_inc(M.dkim_errors, k->domain, 1);
 }
 
+/*
+ * The i= of a signing table entry when it is in the key's domain (RFC
+ * 6376 section 3.5: the same domain or a subdomain), else none.
+ */
+static const char *
+identity(struct txn *t, const struct dk_key *k, const char *signer)
+{
+	const char	*at;
+	size_t		 dl, kl;
+
+	if (signer == NULL)
+		return NULL;
+	at = strrchr(signer, '@');
+	at = at != NULL ? at + 1 : signer;
+	dl = strlen(at);
+	kl = strlen(k->domain);
+	if (strpbrk(signer, " \t;\r\n") == NULL && (str_ieq(at, k->domain) ||
+	    (dl > kl && at[dl - kl - 1] == '.' && str_ieq(at + dl - kl,
+	    k->domain))))
+		return signer;
+	log_conn(t->conn, LOG_WARNING, "dkim: signer '%s' is not in d=%s: "
+	    "signed without i=", signer, k->domain);
+	return NULL;
+}
+
 /* End of header: choose the keys, start one handle each, feed header. */
 static enum cr_status
 start(const struct dk_conf *dc, struct txn *t)
 {
 	struct dk_msg		*dm = msg_state(t);
 	const struct dk_key	*cand[MAX_SIGS];
+	const char		*signer[MAX_SIGS];
 	const struct dk_hdr	*h, *from = NULL;
 	const char		*local = NULL, *domain = NULL;
 	struct dksign_opts	 opts;
@@ -559,11 +591,11 @@ start(const struct dk_conf *dc, struct txn *t)
 			from = h;
 	if (from != NULL && from_address(t->msg->arena, from->value, &local,
 	    &domain) == 0)
-		n = pick(dc, local, domain, cand, MAX_SIGS);
+		n = pick(dc, local, domain, cand, signer, MAX_SIGS);
 	if (n == 0 && dc->envelope_fallback && !t->msg->from_null &&
 	    !t->msg->from_bad)
 		n = pick(dc, t->msg->from.local, t->msg->from.domain, cand,
-		    MAX_SIGS);
+		    signer, MAX_SIGS);
 	memset(&opts, 0, sizeof(opts));
 	opts.hsimple = dc->hsimple;
 	opts.bsimple = dc->bsimple;
@@ -585,6 +617,7 @@ start(const struct dk_conf *dc, struct txn *t)
 		}
 		opts.domain = k->domain;
 		opts.selector = k->selector;
+		opts.identity = identity(t, k, signer[i]);
 		if ((dm->d[dm->n] = dksign_new(k->sk, &opts, &e)) == NULL) {
 			key_error(t, k, e.msg);
 			continue;

@@ -484,10 +484,12 @@ dksign_finish(struct dksign *s, time_t now, struct err *e)
 		err_set(e, "no From field to sign, or header too large");
 		goto done;
 	}
-	(void)buf_printf(&v, "v=1; a=%s; c=%s/%s; d=%s; s=%s;\r\n\tt=%lld; "
-	    "bh=%s;\r\n\th=", dkim_alg_name(s->key->alg), s->o.hsimple ?
-	    "simple" : "relaxed", s->o.bsimple ? "simple" : "relaxed",
-	    s->o.domain, s->o.selector, (long long)now, bh64);
+	(void)buf_printf(&v, "v=1; a=%s; c=%s/%s; d=%s; s=%s;\r\n\t",
+	    dkim_alg_name(s->key->alg), s->o.hsimple ? "simple" : "relaxed",
+	    s->o.bsimple ? "simple" : "relaxed", s->o.domain, s->o.selector);
+	if (s->o.identity != NULL)
+		(void)buf_printf(&v, "i=%s; ", s->o.identity);
+	(void)buf_printf(&v, "t=%lld; bh=%s;\r\n\th=", (long long)now, bh64);
 	/* h= folded after a colon to keep lines short */
 	for (col = 3, i = 0; i < hl.len; i++) {
 		(void)buf_putc(&v, hl.data[i]);

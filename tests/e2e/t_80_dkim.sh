@@ -21,7 +21,9 @@
 #     of those domains goes unsigned with dkim=error:key-unavailable,
 #     other domains are still signed; metrics;
 #   - OpenDKIM KeyTable/SigningTable ("*@d.example" wildcard and a plain
-#     domain pattern): signed the same way;
+#     domain pattern): signed the same way; then the sample migration
+#     tables of tests/data/dkim/ (address before wildcard, "*@*.sub...",
+#     NAME:SIGNER giving i=), dkim.keys still taking precedence;
 #   - sign_for = "authenticated": an internal unauthenticated client is
 #     not signed, an authenticated one is; sign_for = "internal": the
 #     reverse.

@@ -102,7 +102,8 @@ dk_cfg(const char *extra, struct err *e)
 	(void)fclose(fp);
 	fp = fopen(st, "w");
 	assert_non_null(fp);
-	(void)fprintf(fp, "*@t.example tkey\n");
+	(void)fprintf(fp, "user@t.example tkey:user@t.example\n"
+	    "*@t.example tkey\n");
 	(void)fclose(fp);
 	(void)snprintf(text, sizeof(text),
 	    "networks = { internal = [ \"10.99.0.0/16\" ]; };\n"
@@ -324,6 +325,7 @@ test_sign_by_from_domain(void **state)
 	send(cfg, "10.99.0.5", NULL, "t.example", &s);
 	assert_int_equal(s.nsig, 1);
 	assert_non_null(strstr(s.sigs[0], "s=tbl"));
+	assert_non_null(strstr(s.sigs[0], "i=user@t.example;"));
 	verify(s.sigs[0], &s, "t.example");
 	cfg_release(cfg);
 }
