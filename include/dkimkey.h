@@ -23,7 +23,7 @@ enum dkim_alg {
 int		 dkim_alg_parse(const char *);
 const char	*dkim_alg_name(enum dkim_alg);
 
-/* A private key as libopendkim takes it: PEM text, NUL-terminated. */
+/* A private key: PEM text (PKCS#8), NUL-terminated. */
 struct dkim_keydata {
 	char		*pem;
 	size_t		 len;

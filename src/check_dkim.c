@@ -19,9 +19,11 @@
  *
  * A key that cannot be loaded (unreadable, unsafe permissions, not a key)
  * leaves its domain unsigned: logged when the config is loaded and for
- * each message, counted (portero -t makes it a config error).  Conf is
- * read-only after setup; libopendkim's library handle is shared by the
- * threads, each message has its own signing handles: thread-safe.
+ * each message, counted (portero -t makes it a config error).  DKIM never
+ * refuses mail (SPEC section 4); in dry run the signature is computed
+ * and logged ("would-sign:...") but not added.  Conf (the parsed keys
+ * included) is read-only after setup and each message has its own
+ * signers: thread-safe.
  */
 #include <pwd.h>
 #include <stdio.h>
@@ -157,14 +159,16 @@ inline_b64(const char *data, size_t len, struct dkim_keydata *kd,
  */
 static int
 load_key(struct dk_key *k, const char *where, const char *spec, int unsafe,
-    uid_t owner, const char *want_alg, struct err *e)
+    uid_t owner, const char *want_alg, int inline_ok, struct err *e)
 {
 	struct err	 ke;
 	enum rc		 rc;
 	int		 alg;
 
 	err_clear(&ke);
-	if (spec[0] == '/' || spec[0] == '.')
+	/* a key table value not starting with '/' is the key itself, as in
+	 * OpenDKIM; dkim.keys names files only */
+	if (!inline_ok || spec[0] == '/')
 		rc = dkim_key_load(spec, unsafe ? DKIM_KEY_UNSAFE_OK : 0,
 		    owner, &k->kd, &ke);
 	else
@@ -263,8 +267,10 @@ setup_keys(struct dk_conf *dc, const struct cfg *cfg,
 			return -1;
 		}
 		(void)snprintf(where, sizeof(where), "dkim.keys.[%zu]", i);
+		/* algorithm: checked when given, else the key's own */
 		if (load_key(k, where, cv_string(d, "dkim.keys.[].key"),
-		    unsafe, owner, cv_string(d, "dkim.keys.[].algorithm"),
+		    unsafe, owner, config_setting_get_member(d, "algorithm") !=
+		    NULL ? cv_string(d, "dkim.keys.[].algorithm") : NULL, 0,
 		    e) != 0)
 			return -1;
 	}
@@ -312,8 +318,8 @@ setup_tables(struct dk_conf *dc, const config_setting_t *g, uid_t owner,
 		}
 		(void)snprintf(where, sizeof(where), "key table entry '%.200s'",
 		    k->name);
-		if (load_key(k, where, kt.v[i].key, unsafe, owner, NULL, e) !=
-		    0)
+		if (load_key(k, where, kt.v[i].key, unsafe, owner, NULL, 1,
+		    e) != 0)
 			goto done;
 	}
 	/* every signing table entry names a key */
@@ -670,14 +676,16 @@ finish(struct txn *t)
 			t->nomem = 1;
 			return CR_ERROR;
 		}
-		txn_header_insert(t, "DKIM-Signature", v);
+		if (!t->check->dry_run)
+			txn_header_insert(t, "DKIM-Signature", v);
 		(void)buf_printf(&log, "%sd=%s,s=%s,a=%s", log.len ? ";" : "",
 		    k->domain, k->selector, dkim_alg_name(k->kd.alg));
 		metrics_inc(M.dkim_signatures, arena_printf(t->msg->arena,
 		    "%s %s", dkim_alg_name(k->kd.alg), k->domain), 1);
 	}
 	if (log.len > 0) {
-		set_result(t, "signed", buf_str(&log));
+		set_result(t, t->check->dry_run ? "would-sign" : "signed",
+		    buf_str(&log));
 		metrics_inc(M.dkim, "signed", 1);
 	} else {
 		set_result(t, "error", "signing-failed");

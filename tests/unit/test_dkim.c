@@ -354,6 +354,15 @@ test_not_signed(void **state)
 	assert_non_null(strstr(last_line, "dkim=error:key-unavailable"));
 	cfg_release(cfg);
 
+	/* dry run: computed and logged, not added */
+	cfg = dk_cfg("dry_run = true;", &e);
+	assert_non_null(cfg);
+	send(cfg, "10.99.0.5", NULL, "a.example", &s);
+	assert_int_equal(s.nsig, 0);
+	assert_non_null(strstr(last_line,
+	    "dkim=would-sign:d=a.example,s=s1,a=rsa-sha256"));
+	cfg_release(cfg);
+
 	/* sign_for = "authenticated": an internal client is not signed */
 	cfg = dk_cfg("sign_for = \"authenticated\";", &e);
 	assert_non_null(cfg);
