@@ -36,6 +36,14 @@ void	str_lower(char *);
 /* Case-insensitive ASCII equality and suffix test. */
 int	str_ieq(const char *, const char *);
 int	str_iendswith(const char *, const char *);
+/*
+ * 0 if a POSIX extended regex from the config compiles to a bounded
+ * tree with glibc: at most 256 bytes, no {n,m} bounds, no quantifier of
+ * a quantifier ("a++"), at most 8 '+' (glibc copies the operand of each
+ * '+' and of each bound, so nesting them grows the tree exponentially).
+ * Else -1 with e set.
+ */
+int	ere_bounded(const char *re, struct err *e);
 /* Milliseconds of a monotonic clock. */
 uint64_t	now_ms(void);
 

@@ -68,6 +68,11 @@ strip_init(struct strip *sp, const char *entry, struct err *e)
 			err_set(e, "out of memory");
 			return -1;
 		}
+		if (ere_bounded(pat, e) != 0) {
+			err_prefix(e, "'%.60s'", entry);
+			free(pat);
+			return -1;
+		}
 		rc = regcomp(&sp->re, pat, REG_EXTENDED | REG_ICASE |
 		    REG_NOSUB);
 		free(pat);

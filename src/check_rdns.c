@@ -75,6 +75,12 @@ rdns_setup(const struct cfg *cfg, const config_setting_t *g, void **conf,
 		return -1;
 	}
 	for (i = 0; i < pats.n; i++) {
+		if (ere_bounded(pats.v[i], e) != 0) {
+			err_prefix(e, "setting 'rdns.generic_patterns[%zu]': "
+			    "'%.60s'", i, pats.v[i]);
+			strlist_free(&pats);
+			return -1;
+		}
 		r = regcomp(&rc->re[i], pats.v[i], REG_EXTENDED | REG_ICASE |
 		    REG_NOSUB);
 		if (r != 0) {

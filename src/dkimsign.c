@@ -224,10 +224,24 @@ body_byte(struct dksign *s, char c)
 	s->content = 1;
 }
 
+/* Bytes from p that canonicalisation leaves alone once a line has
+ * content: no CR or LF, and (relaxed) no space or tab. */
+static size_t
+plain_run(const struct dksign *s, const unsigned char *p, size_t len)
+{
+	size_t	 n;
+
+	for (n = 0; n < len; n++)
+		if (p[n] == '\r' || p[n] == '\n' || (!s->o.bsimple &&
+		    (p[n] == ' ' || p[n] == '\t')))
+			break;
+	return n;
+}
+
 int
 dksign_body(struct dksign *s, const unsigned char *p, size_t len)
 {
-	size_t	 i;
+	size_t	 i, n;
 
 	for (i = 0; i < len; i++) {
 		char c = (char)p[i];
@@ -244,8 +258,17 @@ dksign_body(struct dksign *s, const unsigned char *p, size_t len)
 			s->cr = 1;
 		else if (c == '\n')
 			end_line(s);		/* a bare LF ends a line too */
-		else
+		else {
 			body_byte(s, c);
+			/* the rest of a run of plain text goes as it is
+			 * (once the line has content and no space waits) */
+			n = s->content && !s->wsp ? plain_run(s, p + i + 1,
+			    len - i - 1) : 0;
+			if (n > 0) {
+				emit(s, (const char *)p + i + 1, n);
+				i += n;
+			}
+		}
 	}
 	return s->failed ? -1 : 0;
 }

@@ -207,3 +207,53 @@ now_ms(void)
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+int
+ere_bounded(const char *re, struct err *e)
+{
+	const char	*p;
+	unsigned	 plus = 0;
+	int		 prev = 0, q;
+
+	if (strlen(re) > 256) {
+		err_set(e, "longer than 256 bytes");
+		return -1;
+	}
+	for (p = re; *p != '\0'; p++) {
+		if (*p == '\\' && p[1] != '\0') {
+			p++;
+			prev = 0;
+			continue;
+		}
+		if (*p == '[') {
+			/* a bracket expression: "]" first is a member */
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p != '\0' && *p != ']')
+				p++;
+			if (*p == '\0')
+				break;
+			prev = 0;
+			continue;
+		}
+		if (*p == '{') {
+			err_set(e, "bounds {n,m} are not allowed");
+			return -1;
+		}
+		q = *p == '*' || *p == '+' || *p == '?';
+		if (q && prev) {
+			err_set(e, "a repetition of a repetition (\"%c%c\")",
+			    p[-1], *p);
+			return -1;
+		}
+		if (*p == '+' && ++plus > 8) {
+			err_set(e, "more than 8 '+'");
+			return -1;
+		}
+		prev = q;
+	}
+	return 0;
+}

@@ -131,6 +131,39 @@ test_strings(void **st)
 	assert_false(str_iendswith("org", "example.org"));
 }
 
+static void
+test_ere_bounded(void **st)
+{
+	static const char *const good[] = {
+		"(^|[.-])(dsl|dyn|dynamic|dhcp|pool|cable|ppp|customer|"
+		    "residential)[0-9]*[.-]",
+		"^x-.*-script$", "a+b+c?", "[{}+*]+", "[]{]", "a\\++", "",
+	};
+	static const char *const bad[][2] = {
+		{ "(a|@b++)~c", "repetition of a repetition" },
+		{ "a*?", "repetition of a repetition" },
+		{ "(a{2}){50}", "bounds" },
+		{ "a+b+c+d+e+f+g+h+i+", "more than 8" },
+	};
+	char		 longre[300];
+	struct err	 e;
+	size_t		 i;
+
+	(void)st;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (ere_bounded(good[i], &e) != 0)
+			fail_msg("'%s' refused: %s", good[i], e.msg);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err_clear(&e);
+		if (ere_bounded(bad[i][0], &e) == 0 || strstr(e.msg,
+		    bad[i][1]) == NULL)
+			fail_msg("'%s': got '%s'", bad[i][0], e.msg);
+	}
+	memset(longre, 'a', sizeof(longre) - 1);
+	longre[sizeof(longre) - 1] = '\0';
+	assert_int_equal(ere_bounded(longre, &e), -1);
+}
+
 int
 main(void)
 {
@@ -141,6 +174,7 @@ main(void)
 		cmocka_unit_test(test_mode),
 		cmocka_unit_test(test_score),
 		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_ere_bounded),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
