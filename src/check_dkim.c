@@ -64,7 +64,7 @@ struct dk_conf {
 struct dk_hdr {
 	struct dk_hdr	*next;
 	const char	*name, *value;
-	unsigned	 idx;		/* instance among fields of the name */
+	int		 removed;	/* another module removes it */
 };
 
 struct dk_msg {
@@ -484,17 +484,27 @@ from_address(struct arena *ar, const char *v, const char **local,
 	return hostname_valid(d) ? 0 : -1;
 }
 
-/* The field will be removed by another module (outbound cleanup). */
-static int
-removed(const struct msg_ctx *m, const struct dk_hdr *h)
+/*
+ * Marks the fields other modules remove (the outbound cleanup): each
+ * removal names the n-th field of a name.  Removals are few, so this is
+ * one walk of the header per removal.
+ */
+static void
+mark_removed(const struct msg_ctx *m, struct dk_hdr *hdrs)
 {
 	const struct hdr_edit	*ed;
+	struct dk_hdr		*h;
+	unsigned		 n;
 
-	for (ed = m->edits; ed != NULL; ed = ed->next)
-		if (ed->remove && ed->idx == h->idx &&
-		    str_ieq(ed->name, h->name))
-			return 1;
-	return 0;
+	for (ed = m->edits; ed != NULL; ed = ed->next) {
+		if (!ed->remove)
+			continue;
+		for (n = 0, h = hdrs; h != NULL; h = h->next)
+			if (str_ieq(h->name, ed->name) && ++n == ed->idx) {
+				h->removed = 1;
+				break;
+			}
+	}
 }
 
 static struct dk_msg *
@@ -517,7 +527,7 @@ static enum cr_status
 keep_header(struct txn *t)
 {
 	struct dk_msg	*dm = msg_state(t);
-	struct dk_hdr	*h, *o;
+	struct dk_hdr	*h;
 
 	if (dm == NULL)
 		return CR_ERROR;
@@ -527,10 +537,6 @@ keep_header(struct txn *t)
 		t->nomem = 1;
 		return CR_ERROR;
 	}
-	h->idx = 1;
-	for (o = dm->hdrs; o != NULL; o = o->next)
-		if (str_ieq(o->name, h->name))
-			h->idx++;
 	*dm->tail = h;
 	dm->tail = &h->next;
 	return CR_PASS;
@@ -583,7 +589,7 @@ start(const struct dk_conf *dc, struct txn *t)
 	struct dk_msg		*dm = msg_state(t);
 	const struct dk_key	*cand[MAX_SIGS];
 	const char		*signer[MAX_SIGS];
-	const struct dk_hdr	*h, *from = NULL;
+	struct dk_hdr		*h, *from = NULL;
 	const char		*local = NULL, *domain = NULL;
 	struct dksign_opts	 opts;
 	struct err		 e;
@@ -592,8 +598,9 @@ start(const struct dk_conf *dc, struct txn *t)
 	if (dm == NULL)
 		return CR_ERROR;
 	dm->started = 1;
+	mark_removed(t->msg, dm->hdrs);
 	for (h = dm->hdrs; h != NULL && from == NULL; h = h->next)
-		if (str_ieq(h->name, "From") && !removed(t->msg, h))
+		if (str_ieq(h->name, "From") && !h->removed)
 			from = h;
 	if (from != NULL && from_address(t->msg->arena, from->value, &local,
 	    &domain) == 0)
@@ -632,7 +639,7 @@ start(const struct dk_conf *dc, struct txn *t)
 	}
 	for (i = 0; i < dm->n; i++)
 		for (h = dm->hdrs; h != NULL; h = h->next)
-			if (!removed(t->msg, h) && dksign_header(dm->d[i],
+			if (!h->removed && dksign_header(dm->d[i],
 			    h->name, h->value) != 0) {
 				key_error(t, dm->keys[i], "header too large");
 				dksign_free(dm->d[i]);
