@@ -43,8 +43,6 @@ struct rcpt {
 	const char	*raw;		/* as received */
 	struct mailaddr	 addr;
 	int		 whitelisted;
-	int		 greylist;	/* score reached thresholds.greylist:
-					 * a candidate for greylisting */
 	const char	*grey;		/* greylist outcome for the log
 					 * (new, early, passed, whitelisted) */
 	const char	*verify;	/* callout outcome for the log */

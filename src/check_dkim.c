@@ -40,7 +40,6 @@
 #include "util.h"
 
 #define MAX_SIGS	4	/* signatures per message */
-#define HDR_MAX		(64u << 10)	/* one header field, for signing */
 
 struct dk_key {
 	char			*name;		/* key table name, or NULL */

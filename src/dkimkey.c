@@ -6,8 +6,9 @@
  * dkimtable.c.
  *
  * A parsed key is kept as PKCS#8 PEM text written by OpenSSL, whatever
- * form the file had (PKCS#1 or PKCS#8, comments around it): libopendkim
- * takes exactly that for RSA and Ed25519.  Private key text is wiped
+ * form the file had (PKCS#1 or PKCS#8, comments around it): one form for
+ * the signer (dkimsign.c, which parses it once per config) and for the
+ * public half.  Private key text is wiped
  * before it is freed.  Thread-safe: no global state (OpenSSL's error
  * queue is per thread and is cleared after each failure).
  */

@@ -259,19 +259,6 @@ apply_threshold(struct txn *t, struct verdict *out)
 	*out = v;
 }
 
-/*
- * Selective greylisting: an accepted recipient of inbound mail whose score
- * so far reached thresholds.greylist, unless the client is on a DNSWL
- * whitelist.  The greylisting module decides what to do with the mark.
- */
-static int
-greylist_candidate(const struct txn *t)
-{
-	if (inbound_exempt(t) || t->conn->dnswl)
-		return 0;
-	return txn_score_total(t) >= t->conn->cfg->thresholds.greylist;
-}
-
 static void
 txn_init(struct txn *t, struct conn_ctx *c)
 {
@@ -446,7 +433,6 @@ pipeline_rcpt(struct conn_ctx *c, const char *raw, struct verdict *out)
 		*mark = NULL;	/* a refused recipient leaves no trace */
 		return;
 	}
-	r->greylist = greylist_candidate(&t);
 	*m->rcpt_tail = r;
 	m->rcpt_tail = &r->next;
 	m->nrcpt++;

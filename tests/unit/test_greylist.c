@@ -47,14 +47,17 @@ grey_cfg(const char *greylist, const char *extra)
 	struct err	 e;
 	struct cfg	*c;
 
+	/* extra may bring its own thresholds */
 	(void)snprintf(text, sizeof(text),
 	    "networks = { internal = [ \"10.99.0.0/16\" ]; };\n"
 	    "store = { path = \"%s\"; max_size = \"16M\"; };\n"
-	    "whitelist = { clients = [ \"198.51.100.0/24\" ]; };\n"
-	    "helo = { non_fqdn = 5.0; };\n"
-	    "thresholds = { greylist = 4.0; reject = 10.0; };\n"
+	    "whitelist = { clients = [ \"198.51.100.0/24\" ]; recipients = "
+	    "[ \"postmaster@corp.example\" ]; };\n"
+	    "helo = { non_fqdn = 5.0; };\n%s"
 	    "greylist = { delay = 60; retry_window = 600; expire = 3600; "
-	    "%s };\n%s", dbpath, greylist, extra);
+	    "%s };\n%s", dbpath, strstr(extra, "thresholds") != NULL ? "" :
+	    "thresholds = { greylist = 4.0; reject = 10.0; };\n", greylist,
+	    extra);
 	c = unit_cfg(text, &e);
 	if (c == NULL)
 		fail_msg("%s", e.msg);
@@ -67,9 +70,9 @@ grey_cfg(const char *greylist, const char *extra)
  * reply's first digit ('-' for continue).  spf: forced SPF result.
  */
 static char
-attempt(struct cfg *cfg, const char *client, const char *helo,
-    const char *from, const char *rcpt, const char *spf, char *reply,
-    size_t rlen)
+attempt_auth(struct cfg *cfg, const char *client, const char *helo,
+    const char *from, const char *auth, const char *rcpt, const char *spf,
+    char *reply, size_t rlen)
 {
 	struct conn_ctx	*c = conn_ctx_new(cfg_ref(cfg));
 	struct verdict	 v;
@@ -78,7 +81,7 @@ attempt(struct cfg *cfg, const char *client, const char *helo,
 	assert_non_null(c);
 	pipeline_connect(c, NULL, client, &v);
 	pipeline_helo(c, helo, &v);
-	pipeline_mail(c, from, NULL, &v);
+	pipeline_mail(c, from, auth, &v);
 	assert_non_null(c->msg);
 	if (spf != NULL)
 		c->msg->spf = spf;
@@ -97,6 +100,63 @@ attempt(struct cfg *cfg, const char *client, const char *helo,
 	cfg_release(c->cfg);
 	conn_ctx_free(c);
 	return d;
+}
+
+static char
+attempt(struct cfg *cfg, const char *client, const char *helo,
+    const char *from, const char *rcpt, const char *spf, char *reply,
+    size_t rlen)
+{
+	return attempt_auth(cfg, client, helo, from, NULL, rcpt, spf, reply,
+	    rlen);
+}
+
+/*
+ * Selective mode, one row per case: the score so far (5.0, from the
+ * non-FQDN HELO) against thresholds.greylist, and the exemptions.
+ */
+static void
+test_selection(void **state)
+{
+	static const struct {
+		const char	*thresholds, *client, *auth, *rcpt;
+		char		 want;
+	} rows[] = {
+		/* reaching the threshold exactly is enough */
+		{ "greylist = 5.0;", "192.0.2.10", NULL, "<b@corp.example>",
+		    '4' },
+		{ "greylist = 6.0;", "192.0.2.10", NULL, "<b@corp.example>",
+		    '-' },
+		/* a whitelisted recipient, authenticated or internal
+		 * clients: never */
+		{ "greylist = 2.0;", "192.0.2.10", NULL,
+		    "<postmaster@corp.example>", '-' },
+		{ "greylist = 2.0;", "192.0.2.10", "user", "<b@corp.example>",
+		    '-' },
+		{ "greylist = 0.0;", "10.99.0.5", NULL, "<b@corp.example>",
+		    '-' },
+		/* a score refusal comes first: it is final */
+		{ "greylist = 2.0; reject = 5.0;", "192.0.2.10", NULL,
+		    "<b@corp.example>", '5' },
+	};
+	char		 extra[128];
+	struct cfg	*cfg;
+	size_t		 i;
+	char		 got;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		(void)snprintf(extra, sizeof(extra), "thresholds = { %s };\n",
+		    rows[i].thresholds);
+		cfg = grey_cfg("", extra);
+		got = attempt_auth(cfg, rows[i].client, "localhost",
+		    "<a@localhost>", rows[i].auth, rows[i].rcpt, NULL, NULL,
+		    0);
+		cfg_release(cfg);
+		if (got != rows[i].want)
+			fail_msg("row %zu: got '%c', want '%c' (%s)", i, got,
+			    rows[i].want, last_line);
+	}
 }
 
 static void
@@ -374,6 +434,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_auto_whitelist, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_selective, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_selection, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_exempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spf_origin, setup,

@@ -363,58 +363,6 @@ test_many_rcpts(void **st)
 	cfg_release(cfg);
 }
 
-/* thresholds.greylist marks recipients for selective greylisting. */
-static void
-test_greylist_mark(void **st)
-{
-	static const struct {
-		const char	*cfg, *client, *helo, *from, *auth, *rcpt;
-		int		 want;
-	} grows[] = {
-		{ "thresholds = { greylist = 2.0; };", "192.0.2.10",
-		    "localhost", "<a@localhost>", NULL, "<b@corp.example>", 1 },
-		{ "thresholds = { greylist = 4.0; };", "192.0.2.10",
-		    "localhost", "<a@localhost>", NULL, "<b@corp.example>", 0 },
-		{ "thresholds = { greylist = 3.0; };", "192.0.2.10",
-		    "localhost", "<a@localhost>", NULL, "<b@corp.example>", 1 },
-		{ "thresholds = { greylist = 2.0; };", "192.0.2.10",
-		    "localhost", "<a@localhost>", NULL,
-		    "<postmaster@corp.example>", 0 },
-		{ "thresholds = { greylist = 2.0; };", "192.0.2.10",
-		    "localhost", "<a@localhost>", "user", "<b@corp.example>", 0 },
-		{ "thresholds = { greylist = 0.0; };", "10.99.0.5",
-		    "localhost", "<a@localhost>", NULL, "<b@corp.example>", 0 },
-	};
-	char		 text[4096];
-	struct err	 e;
-	size_t		 i;
-
-	(void)st;
-	for (i = 0; i < sizeof(grows) / sizeof(grows[0]); i++) {
-		struct cfg	*cfg;
-		struct conn_ctx	*c;
-		struct verdict	 v;
-
-		build_cfg(text, sizeof(text), grows[i].cfg);
-		cfg = unit_cfg(text, &e);
-		assert_non_null(cfg);
-		/* reject stays out of the way: only the mark is tested */
-		cfg->thresholds.reject = 100000;
-		c = conn_ctx_new(cfg);
-		pipeline_connect(c, NULL, grows[i].client, &v);
-		pipeline_helo(c, grows[i].helo, &v);
-		pipeline_mail(c, grows[i].from, grows[i].auth, &v);
-		pipeline_rcpt(c, grows[i].rcpt, &v);
-		assert_int_equal(v.action, ACT_CONTINUE);
-		if (c->msg->rcpts->greylist != grows[i].want)
-			fail_msg("greylist row %zu: %d", i,
-			    c->msg->rcpts->greylist);
-		pipeline_abort(c);
-		conn_ctx_free(c);
-		cfg_release(cfg);
-	}
-}
-
 static void
 test_reply_text_sanitised(void **st)
 {
@@ -442,7 +390,6 @@ main(void)
 		cmocka_unit_test(test_two_messages),
 		cmocka_unit_test(test_many_rcpts),
 		cmocka_unit_test(test_reply_text_sanitised),
-		cmocka_unit_test(test_greylist_mark),
 	};
 
 	log_open("test", LOG_MAIL, 1);
