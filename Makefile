@@ -20,7 +20,7 @@ SAN	?=
 FUZZ_SECONDS ?= 60
 
 PKGS	 = milter libconfig libmicrohttpd libsystemd libunbound libmaxminddb \
-	   lmdb hiredis libcrypto
+	   lmdb hiredis libcrypto libpcre2-8 gmime-3.0 libclamav
 CC	?= cc
 WARN	 = -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow \
 	   -Wstrict-prototypes -Wmissing-prototypes -Wvla
@@ -62,6 +62,9 @@ LIB_SRCS = src/dns.c src/err.c src/util.c src/buf.c src/arena.c src/cidr.c \
 	   src/greykey.c src/check_greylist.c src/check_callout.c \
 	   src/dkimkey.c src/dkimtable.c src/dkimsign.c src/check_dkim.c \
 	   src/check_outbound.c \
+	   src/spool.c src/ruletable.c src/mime.c src/check_content.c \
+	   src/check_spam.c src/scanner.c src/scanproto.c src/clamd.c \
+	   src/check_av.c \
 	   src/milter.c src/testmsg.c
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(O)/obj/%.o)
 HDRS	 = $(wildcard include/*.h)

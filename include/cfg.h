@@ -112,6 +112,8 @@ int		 cfg_store_disabled(void);
  */
 void		 cfg_set_strict(int);
 int		 cfg_strict(void);
+/* The compiled conf of the check named name when it is on, or NULL. */
+const void	*cfg_check_conf(const struct cfg *, const char *name);
 /* Names the first restart-only setting that differs, or NULL. */
 const char	*cfg_restart_diff(const struct cfg *, const struct cfg *);
 

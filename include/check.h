@@ -59,6 +59,8 @@ struct verdict {
 #define CHECK_STORE	0x02	/* uses the state store (cfg_store) */
 #define CHECK_OUTBOUND	0x04	/* runs only for outbound sessions
 				 * (internal or authenticated clients) */
+#define CHECK_CONTENT	0x08	/* reads the message content: the pipeline
+				 * keeps it in msg->spool */
 
 struct cfg;
 struct dns_batch;
@@ -107,6 +109,9 @@ extern const struct check_ops check_callout;
 extern const struct check_ops check_greylist;
 extern const struct check_ops check_outbound;
 extern const struct check_ops check_dkim;
+extern const struct check_ops check_antivirus;
+extern const struct check_ops check_content;
+extern const struct check_ops check_spam;
 
 const char	*stage_name(enum stage);
 const char	*action_name(enum action);

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "cfg.h"
 #include "cidr.h"
+#include "spool.h"
 
 struct reason {
 	struct reason	*next;
@@ -110,6 +111,15 @@ struct msg_ctx {
 	struct verdict	 would;
 	struct hdr_edit	*edits, **edit_tail;
 	uint64_t	 size;		/* header and body bytes seen */
+	struct spool	*spool;		/* the content as it will be queued
+					 * (header, empty line, body; CRLF),
+					 * kept when a CHECK_CONTENT module is
+					 * on; NULL otherwise */
+	int		 spool_failed;	/* could not keep it: content checks
+					 * fail per their on_error */
+	const char	*av;		/* antivirus outcome for the log
+					 * ("clean", "infected:NAME", ...);
+					 * NULL: not scanned */
 	void		*state[32];	/* per-check message state */
 };
 

@@ -741,6 +741,17 @@ strlist_differ(char **a, size_t na, char **b, size_t nb)
 	return 0;
 }
 
+const void *
+cfg_check_conf(const struct cfg *cfg, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < cfg->nchecks; i++)
+		if (strcmp(cfg->checks[i].ops->name, name) == 0)
+			return cfg->checks[i].conf;
+	return NULL;
+}
+
 const char *
 cfg_restart_diff(const struct cfg *a, const struct cfg *b)
 {

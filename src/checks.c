@@ -8,13 +8,6 @@
 
 #include "check.h"
 
-/* Modules of later versions: their config is accepted and warned about. */
-#define PLANNED(var, nm) \
-	static const struct check_ops var = { .name = nm, .group = nm }
-
-PLANNED(check_antivirus, "antivirus");
-PLANNED(check_content, "content");
-PLANNED(check_spam, "spam");
 
 /*
  * Order matters: the whitelist marks exempt clients, senders and

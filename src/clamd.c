@@ -1,0 +1,1 @@
+/* clamd.c - being written */

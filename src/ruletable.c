@@ -1,0 +1,1 @@
+/* ruletable.c - being written */

@@ -1,0 +1,1 @@
+/* scanproto.c - being written */
