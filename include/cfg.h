@@ -71,6 +71,11 @@ struct cfg {
 	} thresholds;
 	int		 dry_run;
 	char		*metrics_listen;	/* "" = off */
+	struct {
+		uint64_t	 max_size;	/* bytes; 552 5.3.4 beyond */
+		uint64_t	 memory_limit;	/* bytes kept in memory */
+		char		*spool_dir;	/* temporary files beyond it */
+	} content;
 
 	struct check_inst checks[CHECK_MAX];
 	size_t		 nchecks;

@@ -32,6 +32,7 @@ struct reason {
 struct hdr_edit {
 	struct hdr_edit	*next;
 	int		 remove;	/* 1: remove instance idx of name */
+	int		 change;	/* 1: instance idx of name gets value */
 	int		 top;		/* 1: insert above every header (trace
 					 * headers such as Authentication-
 					 * Results belong there) */
@@ -117,6 +118,9 @@ struct msg_ctx {
 					 * on; NULL otherwise */
 	int		 spool_failed;	/* could not keep it: content checks
 					 * fail per their on_error */
+	const char	*content;	/* content rules outcome for the log
+					 * ("rule:LINE", "attachment:NAME",
+					 * ...); NULL: nothing to say */
 	const char	*av;		/* antivirus outcome for the log
 					 * ("clean", "infected:NAME", ...);
 					 * NULL: not scanned */
@@ -174,6 +178,9 @@ void		 txn_header_insert(struct txn *, const char *name,
 /* Removes instance idx (1-based, among fields of that name) at the end. */
 void		 txn_header_remove(struct txn *, const char *name,
 		    unsigned idx);
+/* Replaces the value of instance idx (1-based) at the end. */
+void		 txn_header_change(struct txn *, const char *name,
+		    unsigned idx, const char *value);
 /* Total score so far, in hundredths (dry-run points excluded). */
 int32_t		 txn_score_total(const struct txn *);
 int32_t		 conn_score(const struct conn_ctx *);

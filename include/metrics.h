@@ -59,6 +59,15 @@ struct metrics_std {
 	struct metric	*dkim;		/* by result */
 	struct metric	*dkim_signatures; /* by "alg domain" */
 	struct metric	*dkim_errors;	/* by domain */
+	struct metric	*av_scans;	/* by result: clean, infected, limit,
+					 * error */
+	struct metric	*av_signatures;	/* signatures in the engine in use */
+	struct metric	*av_seconds;	/* scan latency */
+	struct metric	*content;	/* content verdicts by kind (rule
+					 * action, attachment, gtube, mime) */
+	struct metric	*rule_errors;	/* match limit hits, by table */
+	struct metric	*spooled;	/* messages kept in a file, not memory */
+	struct metric	*spam;		/* by level: tag, tag2, kill */
 };
 extern struct metrics_std M;
 

@@ -40,6 +40,10 @@ void	pipeline_msg_end(struct conn_ctx *);
 /* Client aborted the message (RSET, or all recipients refused). */
 void	pipeline_abort(struct conn_ctx *);
 
+/* A check of the config reads the content (CHECK_CONTENT): the pipeline
+ * keeps it in msg->spool and refuses what exceeds content.max_size. */
+int	pipeline_keeps_content(const struct cfg *);
+
 /* Reply text with the decision id appended, safe for an SMTP reply. */
 const char *pipeline_reply_text(struct conn_ctx *, const struct verdict *);
 

@@ -268,6 +268,7 @@ cfg_free(struct cfg *c)
 	free(c->milter.group);
 	free(c->milter.pidfile);
 	free(c->metrics_listen);
+	free(c->content.spool_dir);
 	free(c);
 }
 
@@ -544,6 +545,14 @@ compile_core(struct cfg *c, const config_t *cf, struct err *e)
 	c->thresholds.reject = cv_score(g, "thresholds.reject");
 	c->thresholds.dry_run = cv_bool(g, "thresholds.dry_run");
 	c->dry_run = cv_bool(root, "dry_run");
+	/* message buffering serves every content module (antivirus too),
+	 * so it is read even when the content group is absent */
+	g = config_lookup(cf, "content");
+	c->content.max_size = cv_size(g, "content.max_size");
+	c->content.memory_limit = cv_size(g, "content.memory_limit");
+	if (dup_str(&c->content.spool_dir, cv_string(g, "content.spool_dir"),
+	    e))
+		return -1;
 	g = config_lookup(cf, "metrics");
 	if (dup_str(&c->metrics_listen, cv_string(g, "metrics.listen"), e))
 		return -1;

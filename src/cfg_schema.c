@@ -219,17 +219,47 @@ static const struct sch_key schema[] = {
 	{ "antivirus.on_infected", SCH_ENUM, "reject", 0, 0, ACTIONS, 0 },
 	{ "antivirus.scan_limit_action", SCH_ENUM, "tempfail", 0, 0,
 	    "tempfail|accept|tag", 0 },
+	/* "unix:PATH" or "inet:PORT@ADDR": scan with that clamd instead of
+	 * portero's own scanner processes */
+	{ "antivirus.clamd", SCH_STRING, "", 0, 0, NULL, 0 },
+	{ "antivirus.scanners", SCH_INT, "2", 1, 64, NULL, 0 },
+	/* concurrent scans of the milter; 0: twice the scanners */
+	{ "antivirus.max_scans", SCH_INT, "0", 0, 1000, NULL, 0 },
+	/* a scan's whole wait, under Postfix's milter_content_timeout */
+	{ "antivirus.timeout", SCH_DURATION, "120s", 1, 290, NULL, 0 },
+	{ "antivirus.check_interval", SCH_DURATION, "60s", 0, 86400, NULL,
+	    0 },
+	{ "antivirus.tmpdir", SCH_DIR, "", 0, 0, NULL, 0 },
+	{ "antivirus.heuristic_alerts", SCH_BOOL, "true", 0, 0, NULL, 0 },
+	/* libclamav limits for mail: the message itself is the top-level
+	 * file, so max_file_size covers content.max_size */
+	{ "antivirus.max_scan_size", SCH_SIZE, "100M", 1024, SMAX, NULL, 0 },
+	{ "antivirus.max_file_size", SCH_SIZE, "50M", 1024, SMAX, NULL, 0 },
+	{ "antivirus.max_recursion", SCH_INT, "16", 1, 100, NULL, 0 },
+	{ "antivirus.max_files", SCH_INT, "1000", 1, 1000000, NULL, 0 },
+	{ "antivirus.max_embedded_pe", SCH_SIZE, "10M", 1024, SMAX, NULL, 0 },
+	{ "antivirus.max_scan_time", SCH_DURATION, "60s", 1, 3600, NULL, 0 },
 
 	MODULE("content", "tempfail"),
 	{ "content.max_size", SCH_SIZE, "50M", 1024, SMAX, NULL, 0 },
 	{ "content.memory_limit", SCH_SIZE, "1M", 0, SMAX, NULL, 0 },
-	{ "content.header_checks", SCH_FILE, "", 0, 0, NULL, 0 },
-	{ "content.mime_header_checks", SCH_FILE, "", 0, 0, NULL, 0 },
-	{ "content.nested_header_checks", SCH_FILE, "", 0, 0, NULL, 0 },
-	{ "content.body_checks", SCH_FILE, "", 0, 0, NULL, 0 },
+	{ "content.spool_dir", SCH_DIR, "/var/lib/portero", 0, 0, NULL, 0 },
+	/* tables: "regexp:PATH", "pcre:PATH" or a bare PATH (pcre) */
+	{ "content.header_checks", SCH_STRING, "", 0, 0, NULL, 0 },
+	{ "content.mime_header_checks", SCH_STRING, "", 0, 0, NULL, 0 },
+	{ "content.nested_header_checks", SCH_STRING, "", 0, 0, NULL, 0 },
+	{ "content.body_checks", SCH_STRING, "", 0, 0, NULL, 0 },
+	{ "content.body_checks_size_limit", SCH_SIZE, "51200", 0, SMAX, NULL,
+	    0 },
+	{ "content.match_limit", SCH_INT, "100000", 100, 100000000, NULL, 0 },
 	{ "content.blocked_extensions", SCH_STRLIST, "exe scr pif com bat "
-	    "cmd vbs vbe js jse wsf wsh hta cpl msi lnk", 0, 0, NULL, 0 },
+	    "cmd vbs vbe js jse wsf wsh hta cpl msi msp lnk reg ps1 jar scf "
+	    "iso img vhd", 0, 0, NULL, 0 },
 	{ "content.gtube", SCH_BOOL, "true", 0, 0, NULL, 0 },
+	{ "content.mime_max_depth", SCH_INT, "20", 1, 1000, NULL, 0 },
+	{ "content.mime_max_parts", SCH_INT, "1000", 1, 1000000, NULL, 0 },
+	{ "content.mime_limit_action", SCH_ENUM, "reject", 0, 0,
+	    "reject|tempfail|accept|quarantine", 0 },
 
 	MODULE("spam", "tempfail"),
 	{ "spam.tag_level", SCH_FLOAT, "1.0", SCORE, NULL, 0 },
@@ -237,6 +267,7 @@ static const struct sch_key schema[] = {
 	{ "spam.kill_level", SCH_FLOAT, "15.0", SCORE, NULL, 0 },
 	{ "spam.subject_tag", SCH_STRING, "***SPAM*** ", 0, 0, NULL, 0 },
 	{ "spam.kill_action", SCH_ENUM, "reject", 0, 0, ACTIONS, 0 },
+	{ "spam.strip_headers", SCH_BOOL, "true", 0, 0, NULL, 0 },
 
 	MODULE("dkim", "accept"),
 	{ "dkim.sign_for", SCH_ENUM, "authenticated+internal", 0, 0,

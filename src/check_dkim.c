@@ -496,11 +496,14 @@ mark_removed(const struct msg_ctx *m, struct dk_hdr *hdrs)
 	unsigned		 n;
 
 	for (ed = m->edits; ed != NULL; ed = ed->next) {
-		if (!ed->remove)
+		if (!ed->remove && !ed->change)
 			continue;
 		for (n = 0, h = hdrs; h != NULL; h = h->next)
 			if (str_ieq(h->name, ed->name) && ++n == ed->idx) {
-				h->removed = 1;
+				if (ed->change)
+					h->value = ed->value;
+				else
+					h->removed = 1;
 				break;
 			}
 	}

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "scanner.h"
 #include "testmsg.h"
 #include "util.h"
 #include "version.h"
@@ -119,6 +120,8 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 	const struct hdr_edit	*ed;
 	char			*data, fromb[1024];
 	int			 ch, accepted = 0;
+	struct scan_service	 sv = { -1, -1, -1 };
+	struct scan_settings	 ss;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
@@ -182,6 +185,12 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 		return 2;
 	}
 	log_set_decision_sink(print_line);
+	/* the antivirus scanner processes, as the daemon's supervisor runs
+	 * them; stopped below */
+	err_clear(&e);
+	if (scanner_wanted(c->cfg, &ss) && scanner_service_start(&sv, &ss,
+	    NULL, &e) != RC_OK)
+		(void)fprintf(stderr, "portero-ctl: %s\n", e.msg);
 	pipeline_connect(c, name, client, &v);
 	if (!stop(&v) && helo != NULL)
 		pipeline_helo(c, helo, &v);
@@ -215,6 +224,8 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 		for (ed = c->msg->edits; ed != NULL; ed = ed->next) {
 			if (ed->remove)
 				(void)printf("-%s\n", ed->name);
+			else if (ed->change)
+				(void)printf("~%s: %s\n", ed->name, ed->value);
 			else
 				(void)printf("+%s: %s\n", ed->name, ed->value);
 		}
@@ -225,6 +236,7 @@ cmd_test(const char *cfgpath, int argc, char **argv)
 	conn_ctx_free(c);
 	arena_free(ar);
 	free(data);
+	scanner_service_stop(&sv);
 	cfg_install(NULL);
 	cfg_store_close();
 	return 0;

@@ -114,6 +114,7 @@ msg_ctx_free(struct msg_ctx *m)
 			if (m->state[i] != NULL && ci->ops->msg_end != NULL)
 				ci->ops->msg_end(ci->conf, m->state[i]);
 		}
+	spool_free(m->spool);
 	arena_free(m->arena);
 	free(m);
 }
@@ -148,7 +149,8 @@ msg_set_queue_id(struct msg_ctx *m, const char *qid)
 		m->queue_id = p;
 }
 
-static void	header_edit(struct txn *, const char *, const char *, int);
+static struct hdr_edit *header_edit(struct txn *, const char *, const char *,
+	    int);
 
 static struct arena *
 txn_arena(struct txn *t)
@@ -218,38 +220,48 @@ txn_header_remove(struct txn *t, const char *name, unsigned idx)
 {
 	struct hdr_edit	*e;
 
-	header_edit(t, name, "", 0);
-	if (t->nomem || t->msg == NULL)
+	if ((e = header_edit(t, name, "", 0)) == NULL)
 		return;
-	for (e = t->msg->edits; e->next != NULL; e = e->next)
-		;
 	e->remove = 1;
 	e->idx = idx;
 }
 
-static void
+void
+txn_header_change(struct txn *t, const char *name, unsigned idx,
+    const char *value)
+{
+	struct hdr_edit	*e;
+
+	if ((e = header_edit(t, name, value, 0)) == NULL)
+		return;
+	e->change = 1;
+	e->idx = idx;
+}
+
+static struct hdr_edit *
 header_edit(struct txn *t, const char *name, const char *value, int top)
 {
 	struct hdr_edit	*e;
 
 	if (t->msg == NULL) {
 		t->nomem = 1;
-		return;
+		return NULL;
 	}
 	e = arena_calloc(t->msg->arena, 1, sizeof(*e));
 	if (e == NULL) {
 		t->nomem = 1;
-		return;
+		return NULL;
 	}
 	e->top = top;
 	e->name = arena_strdup(t->msg->arena, name);
 	e->value = arena_strdup(t->msg->arena, value);
 	if (e->name == NULL || e->value == NULL) {
 		t->nomem = 1;
-		return;
+		return NULL;
 	}
 	*t->msg->edit_tail = e;
 	t->msg->edit_tail = &e->next;
+	return e;
 }
 
 static int32_t

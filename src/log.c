@@ -355,6 +355,10 @@ decision_format(struct buf *b, const struct conn_ctx *c,
 		rc = buf_printf(b, " greylist=%s", grey);
 	if (rc == RC_OK && (verify = rcpt_field(m, only, 1)) != NULL)
 		rc = buf_printf(b, " callout=%s", verify);
+	if (rc == RC_OK && m != NULL && m->av != NULL && only == NULL)
+		rc = field(b, "av", "", m->av, "");
+	if (rc == RC_OK && m != NULL && m->content != NULL && only == NULL)
+		rc = field(b, "content", "", m->content, "");
 	if (rc == RC_OK && m != NULL && m->dkim != NULL && only == NULL)
 		rc = buf_printf(b, " dkim=%s", m->dkim);
 	if (rc == RC_OK)

@@ -300,6 +300,24 @@ metrics_init(void)
 	M.dkim_errors = metrics_counter("portero_dkim_errors_total",
 	    "DKIM signing errors (key unavailable, library error), by domain.",
 	    "domain");
+	M.av_scans = metrics_counter("portero_av_scans_total",
+	    "Antivirus scans by result (clean, infected, limit, error).",
+	    "result");
+	M.av_signatures = metrics_gauge("portero_av_signatures",
+	    "Signatures in the antivirus engine that scanned last.");
+	M.av_seconds = metrics_histogram("portero_av_scan_seconds",
+	    "Time of antivirus scans, waiting for a scanner included.", NULL);
+	M.content = metrics_counter("portero_content_total",
+	    "Content rule outcomes by kind (reject, discard, hold, warn, "
+	    "ignore, score, attachment, gtube, mime, too_big).", "kind");
+	M.rule_errors = metrics_counter("portero_rule_errors_total",
+	    "Rule table lookups that failed (match limit hit), by table.",
+	    "table");
+	M.spooled = metrics_counter("portero_content_spooled_total",
+	    "Messages kept in a temporary file (over content.memory_limit).",
+	    NULL);
+	M.spam = metrics_counter("portero_spam_total",
+	    "Messages at each spam level (tag, tag2, kill).", "level");
 	M.dry_run = metrics_counter("portero_dry_run_total",
 	    "Verdicts not applied because of dry run, by module.", "module");
 }

@@ -33,6 +33,7 @@
 #include "metrics.h"
 #include "milter.h"
 #include "pipeline.h"
+#include "spool.h"
 #include "util.h"
 
 /* Per MTA connection: created at negotiation, freed at close. */
@@ -113,6 +114,9 @@ stage_needs(const struct cfg *cfg, enum stage st)
 {
 	size_t	 i;
 
+	/* content.max_size is enforced as the body arrives */
+	if (st == STAGE_BODY && pipeline_keeps_content(cfg))
+		return 1;
 	for (i = 0; i < cfg->nchecks; i++)
 		if ((cfg->checks[i].ops->stages &
 		    ~cfg->checks[i].ops->quiet_stages) & STAGE_BIT(st))
@@ -308,7 +312,8 @@ cb_body(SMFICTX *ctx, unsigned char *p, size_t len)
 	return noreply(mc, SMFIP_NR_BODY, reply(ctx, mc->c, &v));
 }
 
-/* Removals first, last instance first (so the indexes of the others do
+/* Changes first (their indexes are those of the header as received),
+ * then removals, last instance first (so the indexes of the others do
  * not move), then insertions and additions in the order checks made
  * them. */
 static void
@@ -318,8 +323,13 @@ apply_edits(SMFICTX *ctx, struct conn_ctx *c)
 	size_t			 n = 0, i;
 	int			 rc;
 
-	for (e = c->msg->edits; e != NULL; e = e->next)
+	for (e = c->msg->edits; e != NULL; e = e->next) {
 		n += e->remove;
+		if (e->change && smfi_chgheader(ctx, (char *)e->name,
+		    (int)e->idx, (char *)e->value) != MI_SUCCESS)
+			log_conn(c, LOG_WARNING, "changing %s failed",
+			    e->name);
+	}
 	rm = n > 0 ? arena_calloc(c->msg->arena, n, sizeof(*rm)) : NULL;
 	if (n > 0 && rm == NULL) {
 		log_conn(c, LOG_ERR, "out of memory applying header edits");
@@ -335,7 +345,7 @@ apply_edits(SMFICTX *ctx, struct conn_ctx *c)
 			log_conn(c, LOG_WARNING, "removing %s failed",
 			    rm[i]->name);
 	for (e = c->msg->edits; e != NULL; e = e->next) {
-		if (e->remove)
+		if (e->remove || e->change)
 			continue;
 		rc = e->top ? smfi_insheader(ctx, 0, (char *)e->name,
 		    (char *)e->value) : smfi_addheader(ctx, (char *)e->name,
@@ -601,6 +611,19 @@ open_store(struct cfg *cfg)
 		}
 }
 
+/* Removes what a crash could leave in the content spool directory. */
+static void
+spool_recover(const struct cfg *cfg)
+{
+	int	 n;
+
+	if (!pipeline_keeps_content(cfg))
+		return;
+	if ((n = spool_cleanup_dir(cfg->content.spool_dir)) > 0)
+		log_msg(LOG_NOTICE, "content: removed %d leftover temporary "
+		    "file(s) from %s", n, cfg->content.spool_dir);
+}
+
 void
 milter_child_main(const char *cfgpath, int reread)
 {
@@ -632,6 +655,7 @@ milter_child_main(const char *cfgpath, int reread)
 	if (metrics_http_start(cfg->metrics_listen, &e) != 0)
 		log_msg(LOG_ERR, "metrics: %s", e.msg);
 	open_store(cfg);
+	spool_recover(cfg);
 	log_msg(LOG_INFO, "milter process %ld serving on %s",
 	    (long)getpid(), cfg->milter.socket);
 	rc = smfi_main();

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "spool.h"
 #include "util.h"
 
 const struct verdict verdict_continue = { ACT_CONTINUE, NULL, NULL, NULL,
@@ -438,6 +439,90 @@ pipeline_rcpt(struct conn_ctx *c, const char *raw, struct verdict *out)
 	m->nrcpt++;
 }
 
+int
+pipeline_keeps_content(const struct cfg *cfg)
+{
+	size_t	 i;
+
+	for (i = 0; i < cfg->nchecks; i++)
+		if (cfg->checks[i].ops->flags & CHECK_CONTENT)
+			return 1;
+	return 0;
+}
+
+/* Keeps content for the CHECK_CONTENT modules; on failure they find
+ * spool_failed and answer per their on_error. */
+static void
+spool_put(struct conn_ctx *c, const void *p, size_t n)
+{
+	struct msg_ctx	*m = c->msg;
+	const struct cfg *cfg = c->cfg;
+	struct err	 e;
+	enum rc		 rc;
+	int		 was_file;
+
+	if (m->spool_failed || !pipeline_keeps_content(cfg))
+		return;
+	if (m->spool == NULL && (m->spool = spool_new((size_t)
+	    cfg->content.memory_limit, cfg->content.spool_dir)) == NULL) {
+		log_conn(c, LOG_ERR, "content: out of memory");
+		m->spool_failed = 1;
+		return;
+	}
+	if (m->size > cfg->content.max_size)
+		return;		/* refused at the end of this chunk */
+	err_clear(&e);
+	was_file = spool_in_file(m->spool);
+	rc = spool_append(m->spool, p, n, &e);
+	if (!was_file && spool_in_file(m->spool))
+		metrics_inc(M.spooled, NULL, 1);
+	if (rc != RC_OK) {
+		log_conn(c, LOG_ERR, "content: %s", rc == RC_NOMEM ?
+		    "out of memory" : e.msg);
+		m->spool_failed = 1;
+	}
+}
+
+/* Header fields come without their line end; continuation lines of a
+ * folded field are separated by a bare "\n": the spool gets CRLF. */
+static void
+spool_header(struct conn_ctx *c, const char *name, const char *value)
+{
+	const char	*p, *nl;
+
+	spool_put(c, name, strlen(name));
+	spool_put(c, ": ", 2);
+	for (p = value; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		spool_put(c, p, (size_t)(nl - p) - (nl > p && nl[-1] == '\r'));
+		spool_put(c, "\r\n", 2);
+	}
+	spool_put(c, p, strlen(p));
+	spool_put(c, "\r\n", 2);
+}
+
+/* A verdict given before the end of the message is its decision. */
+static void
+decided_early(struct conn_ctx *c, const struct verdict *out)
+{
+	if (out->action == ACT_CONTINUE || out->action == ACT_ACCEPT)
+		return;
+	log_decision(c, c->msg, NULL, out);
+	count_decision(out);
+}
+
+/* content.max_size: refused at the first chunk beyond it. */
+static int
+too_big(struct conn_ctx *c, struct verdict *out)
+{
+	if (c->msg->size <= c->cfg->content.max_size ||
+	    !pipeline_keeps_content(c->cfg))
+		return 0;
+	verdict_set(out, ACT_REJECT, "552", "5.3.4",
+	    "Message size exceeds fixed limit", "content");
+	metrics_inc(M.content, "too_big", 1);
+	return 1;
+}
+
 void
 pipeline_header(struct conn_ctx *c, const char *name, const char *value,
     struct verdict *out)
@@ -448,10 +533,12 @@ pipeline_header(struct conn_ctx *c, const char *name, const char *value,
 	if (c->msg == NULL)
 		return;
 	c->msg->size += strlen(name) + strlen(value) + 4;
+	spool_header(c, name, value);
 	txn_init(&t, c);
 	t.hdr_name = name;
 	t.hdr_value = value;
 	run_stage(&t, STAGE_HEADER, out);
+	decided_early(c, out);
 }
 
 void
@@ -462,8 +549,13 @@ pipeline_eoh(struct conn_ctx *c, struct verdict *out)
 	*out = verdict_continue;
 	if (c->msg == NULL)
 		return;
-	txn_init(&t, c);
-	run_stage(&t, STAGE_EOH, out);
+	c->msg->size += 2;
+	spool_put(c, "\r\n", 2);
+	if (!too_big(c, out)) {
+		txn_init(&t, c);
+		run_stage(&t, STAGE_EOH, out);
+	}
+	decided_early(c, out);
 }
 
 void
@@ -476,10 +568,14 @@ pipeline_body(struct conn_ctx *c, const unsigned char *p, size_t len,
 	if (c->msg == NULL)
 		return;
 	c->msg->size += len;
-	txn_init(&t, c);
-	t.body = p;
-	t.body_len = len;
-	run_stage(&t, STAGE_BODY, out);
+	spool_put(c, p, len);
+	if (!too_big(c, out)) {
+		txn_init(&t, c);
+		t.body = p;
+		t.body_len = len;
+		run_stage(&t, STAGE_BODY, out);
+	}
+	decided_early(c, out);
 }
 
 /* All accepted recipients are whitelisted: the message is exempt. */
@@ -514,7 +610,9 @@ pipeline_eom(struct conn_ctx *c, struct verdict *out)
 		t.rcpt = &wl;	/* exempts inbound checks */
 	}
 	run_stage(&t, STAGE_EOM, out);
-	apply_threshold(&t, out);
+	/* with spam levels on, kill_level is the end-of-message threshold */
+	if (cfg_check_conf(c->cfg, "spam") == NULL)
+		apply_threshold(&t, out);
 	if (out->action == ACT_CONTINUE)
 		verdict_set(out, ACT_ACCEPT, NULL, NULL, NULL, NULL);
 	log_decision(c, m, NULL, out);

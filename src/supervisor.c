@@ -1,9 +1,17 @@
 /*
- * supervisor.c - parent process: fork the milter child, restart it within
- * a second when it dies, forward SIGUSR1 (reload) and stop it cleanly on
- * SIGTERM, SIGINT or SIGHUP.  Single-threaded; all signals are blocked and
- * taken with sigtimedwait(), so no work happens in a signal handler.
- * Notifies systemd (READY, RELOADING, STOPPING, WATCHDOG) when run by it.
+ * supervisor.c - parent process: fork the milter child and, when the
+ * antivirus module uses the scanner pool (not clamd), the scan manager
+ * (scanner.h); restart either within a second when it dies, forward
+ * SIGUSR1 (reload) to both, and stop them cleanly on SIGTERM, SIGINT or
+ * SIGHUP: the milter first (it drains its connections, which may still
+ * scan), then the scan manager.  The request queue between them is made
+ * here, before any fork, and both ends stay open here, so a restarted
+ * milter or manager finds it (and the requests queued in it) intact.  A
+ * reload re-reads the config to start or stop the scan manager when the
+ * antivirus settings ask for it.  Single-threaded; all signals are
+ * blocked and taken with sigtimedwait(), so no work happens in a signal
+ * handler.  Notifies systemd (READY, RELOADING, STOPPING, WATCHDOG) when
+ * run by it.
  */
 #include <errno.h>
 #include <signal.h>
@@ -19,10 +27,22 @@
 
 #include "log.h"
 #include "milter.h"
+#include "scanner.h"
 #include "supervisor.h"
 #include "util.h"
 
 #define RESTART_GAP_MS	1000	/* at most one restart a second */
+#define AV_STOP_MS	10000	/* the scan manager's time to stop */
+
+/* The scan manager and the request queue. */
+static struct {
+	int			 q[2];	/* client, server end; -1 */
+	pid_t			 pid;		/* 0: not running */
+	int			 wanted;
+	struct scan_settings	 set;
+	uint64_t		 last_start, restart_at, stop_deadline;
+	int			 term_sent;
+} av;
 
 static pid_t
 start_child(const char *cfgpath, int reread)
@@ -39,6 +59,8 @@ start_child(const char *cfgpath, int reread)
 		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != ppid)
 			_exit(1);
+		if (av.q[1] >= 0)
+			(void)close(av.q[1]);
 		milter_child_main(cfgpath, reread);
 	}
 	return pid;
@@ -57,6 +79,51 @@ describe_exit(int status, char *buf, size_t len)
 		(void)snprintf(buf, len, "stopped (status %d)", status);
 }
 
+static void
+av_start(const char *cfgpath, uint64_t now)
+{
+	if (av.q[1] < 0)
+		return;
+	av.pid = scanner_spawn(&av.set, cfgpath, av.q[1], av.q[0]);
+	av.last_start = now;
+	av.restart_at = 0;
+	if (av.pid < 0) {
+		av.pid = 0;
+		av.restart_at = now + RESTART_GAP_MS;
+	} else
+		log_msg(LOG_INFO, "scan manager process %ld started",
+		    (long)av.pid);
+}
+
+/* SIGUSR1: start, stop or reload the scan manager as the config says. */
+static void
+av_reload(const char *cfgpath, uint64_t now)
+{
+	struct err	 e;
+	int		 wanted;
+
+	err_clear(&e);
+	wanted = scanner_config(cfgpath, &av.set, NULL, &e);
+	if (wanted < 0) {
+		/* the milter logs why; the manager reloads its database */
+		if (av.pid > 0)
+			(void)kill(av.pid, SIGUSR1);
+		return;
+	}
+	av.wanted = wanted;
+	if (av.wanted && av.pid == 0 && av.restart_at == 0)
+		av_start(cfgpath, now);
+	else if (av.wanted && av.pid > 0)
+		(void)kill(av.pid, SIGUSR1);
+	else if (!av.wanted && av.pid > 0) {
+		log_msg(LOG_INFO, "antivirus scanner pool no longer "
+		    "configured: stopping the scan manager");
+		(void)kill(av.pid, SIGTERM);
+	}
+	if (!av.wanted)
+		av.restart_at = 0;
+}
+
 int
 supervisor_run(const struct cfg *cfg, const char *cfgpath)
 {
@@ -68,6 +135,7 @@ supervisor_run(const struct cfg *cfg, const char *cfgpath)
 	pid_t		 child;
 	int		 stopping = 0, status, sig;
 	char		 why[128];
+	struct err	 e;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -78,6 +146,15 @@ supervisor_run(const struct cfg *cfg, const char *cfgpath)
 	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
 		wd_usec = 0;
 
+	/* the queue exists even without the pool: a reload may start it */
+	av.q[0] = av.q[1] = -1;
+	err_clear(&e);
+	if (scanner_channel(av.q, &e) != RC_OK)
+		log_msg(LOG_ERR, "%s", e.msg);
+	scan_client_set_fd(av.q[0]);
+	av.wanted = scanner_wanted(cfg, &av.set);
+	if (av.wanted)
+		av_start(cfgpath, now_ms());
 	child = start_child(cfgpath, 0);
 	if (child < 0)
 		return 1;
@@ -94,6 +171,20 @@ supervisor_run(const struct cfg *cfg, const char *cfgpath)
 			pid_t p;
 
 			while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+				if (p == av.pid && p > 0) {
+					av.pid = 0;
+					if (stopping || !av.wanted)
+						continue;
+					describe_exit(status, why, sizeof(why));
+					log_msg(LOG_ERR, "scan manager process "
+					    "%ld %s; restarting it", (long)p,
+					    why);
+					av.restart_at = av.last_start +
+					    RESTART_GAP_MS > now ?
+					    av.last_start + RESTART_GAP_MS :
+					    now;
+					continue;
+				}
 				if (p != child)
 					continue;
 				child = 0;
@@ -110,6 +201,7 @@ supervisor_run(const struct cfg *cfg, const char *cfgpath)
 			(void)sd_notify(0, "RELOADING=1");
 			if (child > 0)
 				(void)kill(child, SIGUSR1);
+			av_reload(cfgpath, now);
 			(void)sd_notify(0, "READY=1");
 		} else if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
 			if (!stopping) {
@@ -126,9 +218,21 @@ supervisor_run(const struct cfg *cfg, const char *cfgpath)
 			}
 		}
 		if (stopping) {
-			if (child == 0)
+			if (child == 0 && av.pid == 0)
 				break;
-			if (now > stop_deadline) {
+			if (child == 0 && !av.term_sent) {
+				/* the milter is gone: no scan in flight */
+				(void)kill(av.pid, SIGTERM);
+				av.term_sent = 1;
+				av.stop_deadline = now + AV_STOP_MS;
+			}
+			if (child == 0 && now > av.stop_deadline) {
+				log_msg(LOG_WARNING, "scan manager did not "
+				    "stop in time; killing it");
+				(void)kill(av.pid, SIGKILL);
+				av.stop_deadline = now + 60000;
+			}
+			if (child > 0 && now > stop_deadline) {
 				log_msg(LOG_WARNING, "milter process did not "
 				    "stop in time; killing it");
 				(void)kill(child, SIGKILL);
@@ -136,6 +240,9 @@ supervisor_run(const struct cfg *cfg, const char *cfgpath)
 			}
 			continue;
 		}
+		if (av.pid == 0 && av.wanted && av.restart_at != 0 &&
+		    now >= av.restart_at)
+			av_start(cfgpath, now);
 		if (child == 0 && restart_at != 0 && now >= restart_at) {
 			child = start_child(cfgpath, 1);
 			if (child < 0) {

@@ -180,8 +180,9 @@ test_defaults(void **st)
 		strlist_free(&l);
 		assert_int_equal(cv_strlist(NULL, "content.blocked_extensions",
 		    &l, &e), RC_OK);
-		assert_int_equal(l.n, 16);
-		assert_string_equal(l.v[15], "lnk");
+		assert_int_equal(l.n, 24);
+		assert_string_equal(l.v[16], "lnk");
+		assert_string_equal(l.v[23], "vhd");
 		strlist_free(&l);
 	}
 	/* absent groups: modules off; whitelist/blacklist/helo not set up */
@@ -270,7 +271,7 @@ test_unreadable_file(void **st)
 {
 	struct err	 e;
 	struct cfg	*c;
-	char		*f = unit_tmpfile("x"), text[256];
+	char		*f = unit_tmpfile("/^Subject: x/ DUNNO\n"), text[256];
 
 	(void)st;
 	(void)snprintf(text, sizeof(text), "content = { header_checks = "
