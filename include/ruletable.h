@@ -86,6 +86,11 @@ const char	*ruletable_warnings(const struct ruletable *);
 struct rule_scratch *rule_scratch_new(const struct ruletable *);
 void		 rule_scratch_free(struct rule_scratch *);
 
+/* All lookups with this scratch fail (-1, "time limit") once ms
+ * milliseconds have passed from now: a bound on the rule work of one
+ * message.  0: none (the default). */
+void		 rule_scratch_deadline(struct rule_scratch *, unsigned ms);
+
 /*
  * Looks s (len bytes, may contain NUL and newlines) up: the first rule
  * that matches, with if/endif blocks applied, decides.  Returns 1 (r

@@ -36,6 +36,10 @@
 static const char gtube[] =
     "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 #define GTUBE_POINTS	100000		/* 1000.00 */
+/* All rule lookups of one message together: beyond, an error (on_error).
+ * Normal mail takes milliseconds; this bounds what crafted mail can cost
+ * a worker, well under Postfix's milter_content_timeout (300 s). */
+#define RULES_MS	10000
 
 enum table_id { T_HEADER, T_MIME, T_NESTED, T_BODY, T_MAX };
 
@@ -533,11 +537,13 @@ ct_run(const void *conf, struct txn *t, enum stage st)
 	buf_init(&w.text, 1024);
 	buf_init(&w.line, 1024 * 1024);
 	for (i = 0; i < T_MAX; i++)
-		if (cc->tab[i] != NULL &&
-		    (w.scr[i] = rule_scratch_new(cc->tab[i])) == NULL) {
-			walk_free(&w);
-			t->nomem = 1;
-			return CR_ERROR;
+		if (cc->tab[i] != NULL) {
+			if ((w.scr[i] = rule_scratch_new(cc->tab[i])) == NULL) {
+				walk_free(&w);
+				t->nomem = 1;
+				return CR_ERROR;
+			}
+			rule_scratch_deadline(w.scr[i], RULES_MS);
 		}
 	err_clear(&e);
 	if ((data = spool_data(t->msg->spool, &len, &e)) == NULL) {

@@ -549,7 +549,6 @@ pipeline_eoh(struct conn_ctx *c, struct verdict *out)
 	*out = verdict_continue;
 	if (c->msg == NULL)
 		return;
-	c->msg->size += 2;
 	spool_put(c, "\r\n", 2);
 	if (!too_big(c, out)) {
 		txn_init(&t, c);

@@ -64,6 +64,8 @@
 #define RT_JIT_START	(32 * 1024)		/* bytes */
 #define RT_CPU_NS	(250ULL * 1000000)	/* CPU budget of a lookup */
 #define RT_CPU_EVERY	16			/* callouts per clock read */
+#define RT_SHORT	256	/* subjects up to this long match the
+				 * unguarded code (see wrap()) */
 #define SHOW_MAX	64
 
 enum rule_op {
@@ -79,6 +81,8 @@ struct rule {
 	int		 negate2;
 	pcre2_code	*re;		/* NULL for endif */
 	pcre2_code	*re2;		/* regexp: /re/!/re2/ */
+	pcre2_code	*gre, *gre2;	/* the same with the CPU budget
+					 * callout (wrap()), or NULL */
 	size_t		 endif;		/* OP_IF: index of its endif */
 	enum rule_action action;
 	int32_t		 score;
@@ -109,6 +113,7 @@ struct rule_scratch {
 	pcre2_jit_stack		*jit;
 	uint64_t		 deadline;	/* thread CPU ns; 0: unset */
 	unsigned		 calls;		/* callouts this lookup */
+	uint64_t		 until_ms;	/* rule_scratch_deadline(); 0 */
 };
 
 /* A table being parsed. */
@@ -546,7 +551,10 @@ lead_opts(const char *re, size_t len)
  * re as "(?:(?C255)re\E)" after its leading options: PCRE2 counts its
  * match limit per start position, so a long subject can cost the limit
  * times its length; the callout at each start checks the lookup's CPU
- * time.  The group keeps alternatives and option scopes, \E ends an
+ * time.  The callout costs about as much as the rest of a failing match,
+ * so subjects up to RT_SHORT bytes (body lines are mostly under 80) use
+ * the plain code, whose worst case is bounded by the match limit times
+ * RT_SHORT starts, and the scratch's deadline bounds the message.  The group keeps alternatives and option scopes, \E ends an
  * open \Q.  re itself if the wrapped pattern does not compile to the
  * same groups (a '#' comment to the end in x mode).
  */
@@ -567,26 +575,26 @@ wrap(struct parser *ps, pcre2_code *re, const char *src, size_t len,
 	    buf_append(&b, src + lo, len - lo) != RC_OK ||
 	    buf_puts(&b, "\\E)") != RC_OK) {
 		buf_free(&b);
-		return re;
+		return NULL;
 	}
 	w = pcre2_compile((PCRE2_SPTR)buf_str(&b), b.len, opts, &ec, &off,
 	    ps->cctx);
 	buf_free(&b);
 	if (w == NULL)
-		return re;
+		return NULL;
 	if (pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &n0) != 0 ||
 	    pcre2_pattern_info(w, PCRE2_INFO_CAPTURECOUNT, &n1) != 0 ||
 	    n0 != n1) {
 		pcre2_code_free(w);
-		return re;
+		return NULL;
 	}
-	pcre2_code_free(re);
 	return w;
 }
 
-/* Compiles pt (JIT when possible); NULL with the error set. */
+/* Compiles pt (JIT when possible); NULL with the error set.  *guarded:
+ * the version with the CPU budget callout, or NULL. */
 static pcre2_code *
-compile(struct parser *ps, const struct pat *pt)
+compile(struct parser *ps, const struct pat *pt, pcre2_code **guarded)
 {
 	pcre2_code	*re;
 	PCRE2_UCHAR	 msg[128];
@@ -607,8 +615,8 @@ compile(struct parser *ps, const struct pat *pt)
 	}
 	re = pcre2_compile((PCRE2_SPTR)src, len, pt->opts | PCRE2_NEVER_UTF,
 	    &ec, &off, ps->cctx);
-	if (re != NULL)
-		re = wrap(ps, re, src, len, pt->opts | PCRE2_NEVER_UTF);
+	*guarded = re != NULL ? wrap(ps, re, src, len, pt->opts |
+	    PCRE2_NEVER_UTF) : NULL;
 	buf_free(&conv);
 	if (re == NULL) {
 		if (pcre2_get_error_message(ec, msg, sizeof(msg)) < 0)
@@ -624,6 +632,9 @@ compile(struct parser *ps, const struct pat *pt)
 	}
 	/* without JIT (none built in, no executable memory) interpret */
 	if (pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0)
+		ps->t->jit = 1;
+	if (*guarded != NULL &&
+	    pcre2_jit_compile(*guarded, PCRE2_JIT_COMPLETE) == 0)
 		ps->t->jit = 1;
 	return re;
 }
@@ -849,11 +860,11 @@ parse_rule(struct parser *ps, char *p)
 	if (ru->max_sub > 0 && ru->negate)
 		return pfail(ps, ps->line, "$%u in the action of a negated "
 		    "pattern", ru->max_sub);
-	if ((ru->re = compile(ps, &pt)) == NULL)
+	if ((ru->re = compile(ps, &pt, &ru->gre)) == NULL)
 		return -1;
 	if (pt2.re != NULL) {
 		ru->negate2 = pt2.negate;
-		if ((ru->re2 = compile(ps, &pt2)) == NULL)
+		if ((ru->re2 = compile(ps, &pt2, &ru->gre2)) == NULL)
 			return -1;
 	}
 	if (pcre2_pattern_info(ru->re, PCRE2_INFO_CAPTURECOUNT, &ncap) != 0)
@@ -895,7 +906,7 @@ parse_line(struct parser *ps)
 			return -1;
 		ru->negate = pt.negate;
 		ps->stack[ps->depth++] = ps->t->n - 1;
-		return (ru->re = compile(ps, &pt)) == NULL ? -1 : 0;
+		return (ru->re = compile(ps, &pt, &ru->gre)) == NULL ? -1 : 0;
 	}
 	if (strncasecmp(p, "endif", 5) == 0 && !is_alnum(p[5])) {
 		if (ps->depth == 0)
@@ -1056,6 +1067,8 @@ ruletable_free(struct ruletable *t)
 	for (i = 0; i < t->n; i++) {
 		pcre2_code_free(t->v[i].re);
 		pcre2_code_free(t->v[i].re2);
+		pcre2_code_free(t->v[i].gre);
+		pcre2_code_free(t->v[i].gre2);
 		free(t->v[i].text);
 	}
 	free(t->v);
@@ -1081,6 +1094,24 @@ const char *
 ruletable_warnings(const struct ruletable *t)
 {
 	return t != NULL ? buf_str(&t->warn) : "";
+}
+
+/* A cheap clock for the scratch's deadline (a few ms of resolution). */
+static uint64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0 &&
+	    clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+rule_scratch_deadline(struct rule_scratch *s, unsigned ms)
+{
+	s->until_ms = ms == 0 ? 0 : mono_ms() + ms;
 }
 
 static uint64_t
@@ -1154,15 +1185,22 @@ rule_scratch_free(struct rule_scratch *s)
  */
 static int
 try_match(const struct ruletable *t, struct rule_scratch *s,
-    const pcre2_code *re, unsigned line, const char *subj, size_t len,
-    int *mrc, struct err *e)
+    const pcre2_code *re, const pcre2_code *guarded, unsigned line,
+    const char *subj, size_t len, int *mrc, struct err *e)
 {
 	PCRE2_UCHAR	 msg[128];
 	const char	*which;
 	int		 rc;
 
+	if (len > RT_SHORT && guarded != NULL)
+		re = guarded;
 	rc = pcre2_match(re, (PCRE2_SPTR)subj, len, 0, 0, s->md, s->mctx);
 	*mrc = rc;
+	if (s->until_ms != 0 && mono_ms() > s->until_ms) {
+		err_set(e, "%s:%u: time limit of the message's rule lookups "
+		    "reached", t->name, line);
+		return -1;
+	}
 	if (rc >= 0)
 		return 1;
 	switch (rc) {
@@ -1294,8 +1332,8 @@ ruletable_match(const struct ruletable *t, struct rule_scratch *s,
 		if (ru->op == OP_ENDIF)
 			continue;
 		if (ru->op == OP_IF) {
-			if ((m = try_match(t, s, ru->re, ru->line, subj, len,
-			    &mrc, e)) < 0)
+			if ((m = try_match(t, s, ru->re, ru->gre, ru->line,
+			    subj, len, &mrc, e)) < 0)
 				return -1;
 			if (m == ru->negate)
 				i = ru->endif;	/* skip the block */
@@ -1303,14 +1341,14 @@ ruletable_match(const struct ruletable *t, struct rule_scratch *s,
 		}
 		/* the second pattern first: the ovector is the first's */
 		if (ru->re2 != NULL) {
-			if ((m = try_match(t, s, ru->re2, ru->line, subj, len,
-			    &mrc, e)) < 0)
+			if ((m = try_match(t, s, ru->re2, ru->gre2, ru->line,
+			    subj, len, &mrc, e)) < 0)
 				return -1;
 			if (m == ru->negate2)
 				continue;
 		}
-		if ((m = try_match(t, s, ru->re, ru->line, subj, len, &mrc,
-		    e)) < 0)
+		if ((m = try_match(t, s, ru->re, ru->gre, ru->line, subj,
+		    len, &mrc, e)) < 0)
 			return -1;
 		if (m == ru->negate)
 			continue;

@@ -48,10 +48,16 @@ unit_bins() {
 	return $rc
 }
 
+# The TSan build, with the suppressions of tests/unit/tsan.supp.
+unit_tsan() {
+	TSAN_OPTIONS="$TSAN_OPTIONS:suppressions=$top/tests/unit/tsan.supp" \
+	    unit_bins build/tsan
+}
+
 for s in "${suites[@]}"; do
 	case $s in
 	unit)	run_suite unit-asan unit_bins build/asan ;;
-	tsan)	run_suite unit-tsan unit_bins build/tsan ;;
+	tsan)	run_suite unit-tsan unit_tsan ;;
 	cli)	run_suite cli tests/cli/run.sh build/asan ;;
 	milter)	run_suite milter-asan tests/milter/run.sh build/asan/portero
 		run_suite milter-tsan env PORTERO_TSAN=1 \

@@ -87,28 +87,11 @@ BENCH_TAG=dkim
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-check() {	# check PASS|FAIL TEXT
-	checks+=("$1 $2")
-	[ "$1" = PASS ] || failed=1
-}
-
 # ---- build ----
 mkdir -p "$build" "$raw"
 rm -f "$raw"/dkim-*
-if [ -n "${MILTERGEN:-}" ]; then
-	miltergen=$MILTERGEN
-else
-	miltergen=$build/miltergen
-	# shellcheck disable=SC2086
-	"$cc" $cflags -o "$miltergen" "$here/miltergen.c" -lpthread
-fi
-if [ -n "${NULLMILTER:-}" ]; then
-	nullmilter=$NULLMILTER
-else
-	nullmilter=$build/nullmilter
-	# shellcheck disable=SC2086
-	"$cc" $cflags -o "$nullmilter" "$here/nullmilter.c" -lmilter -lpthread
-fi
+miltergen=$(bench_tool miltergen -lpthread)
+nullmilter=$(bench_tool nullmilter -lmilter -lpthread)
 have_portero=1
 [ -x "$portero" ] || { log "dkim: no portero at $portero: its rows are skipped"; have_portero=0; }
 have_opendkim=1

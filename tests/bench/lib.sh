@@ -63,3 +63,27 @@ field() {
 	done
 	echo "-"
 }
+
+# check PASS|FAIL TEXT: records a check for the summary (the caller's
+# checks array) and marks the run failed (failed=1) on FAIL.
+check() {
+	checks+=("$1 $2")
+	[ "$1" = PASS ] || failed=1
+}
+
+# bench_tool NAME [LIBS...]: prints the path of the bench helper NAME
+# (miltergen, nullmilter): $MILTERGEN / $NULLMILTER when set, else
+# tests/bench/NAME.c built into $build with $cc $cflags and LIBS.
+bench_tool() {
+	local name=$1 var bin
+	shift
+	var=$(echo "$name" | tr '[:lower:]' '[:upper:]')
+	if [ -n "${!var:-}" ]; then
+		echo "${!var}"
+		return 0
+	fi
+	bin=$build/$name
+	# shellcheck disable=SC2086
+	"$cc" $cflags -o "$bin" "$here/$name.c" "$@" >&2 || return 1
+	echo "$bin"
+}

@@ -14,6 +14,9 @@
  *
  *   result msgs=N secs=S rate=R p50=X p99=Y max=Z accept=.. ...
  *
+ * (before it, "codes 554=N ..." counts the SMTP codes of SMFIR_REPLYCODE
+ * replies, when there were any).
+ *
  * Every wait for the milter is bounded by a 10 second poll; a timeout,
  * EOF or protocol error counts the message as an error and drops the
  * connection (the thread reconnects for its next message).
@@ -47,6 +50,14 @@
  * --unique-rcpts gives every recipient of every message an address of its
  * own (uW.M.I@example.test) instead of rcptI@example.test, so that no
  * per-recipient answer (recipient verification) can come from a cache.
+ *
+ * --message FILE (full mode) sends the header fields and body of an RFC
+ * 5322 message file, read once at start, instead of the built-in ones,
+ * for every message (envelope and macros unchanged).  Header fields go
+ * as Postfix's milter8 passes them: the value without the blanks after
+ * the colon (kept under SMFIP_HDR_LEADSPC), folded lines joined by "\n"
+ * and their leading blanks; the body with CRLF line ends, in SMFIC_BODY
+ * chunks of at most 65535 bytes (-b does not apply).
  */
 
 #include <sys/types.h>
@@ -180,6 +191,7 @@ struct config {
 	const char		*sender;
 	int			 nodelay;
 	int			 verbose;
+	const char		*message;	/* --message FILE */
 };
 
 struct conn {
@@ -210,6 +222,7 @@ struct worker {
 	unsigned long	 nlat;
 	unsigned long	 verdicts[V_COUNT];
 	unsigned long	 replies[256];
+	unsigned long	 codes[600];	/* SMFIR_REPLYCODE 400..599 */
 	unsigned long	 reconnects;
 	uint64_t	 t_first;	/* start of its first message */
 	uint64_t	 t_end;		/* when the thread finished */
@@ -222,8 +235,17 @@ struct macro {
 	int		 dflt;
 };
 
+/* A header field of the --message file. */
+struct mfield {
+	char		*name;
+	char		*lead;		/* blanks after the colon */
+	char		*value;		/* folded lines joined by "\n" */
+};
+
 static struct config	 cfg;
 static char		*g_body;
+static struct mfield	*g_fields;	/* --message header fields */
+static size_t		 g_nfields;
 static char		 g_date[64];
 static atomic_uint	 g_errprinted;
 
@@ -246,7 +268,8 @@ usage(void)
 	fprintf(stderr, "usage: miltergen -s unix:/path|inet:PORT@127.0.0.1 "
 	    "-c CONCURRENCY -n MESSAGES -m envelope|full\n"
 	    "\t[-b BODYBYTES] [-r RCPTS] [--client-ip ADDR] [--helo NAME]\n"
-	    "\t[--from ADDR] [--unique-rcpts] [--nagle] [-v]\n"
+	    "\t[--from ADDR] [--unique-rcpts] [--message FILE] [--nagle] "
+	    "[-v]\n"
 	    "       miltergen -s SOCKET -c CONCURRENCY -n CONNECTIONS "
 	    "--connect-only\n"
 	    "\t[--client-ip ADDR | --client-ip-range A.B.C.D/N] [--nagle] "
@@ -412,6 +435,131 @@ make_body(size_t n)
 		off += k;
 	}
 	g_body[n] = '\0';
+}
+
+/* Copy n bytes of p into a new NUL terminated string. */
+static char *
+xstrndup(const char *p, size_t n)
+{
+	char	*s;
+
+	s = xmalloc(n + 1);
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* Is the line (without its line end) the start of a header field? */
+static int
+field_start(const char *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n && p[i] > ' ' && p[i] < 0x7f && p[i] != ':'; i++)
+		;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	return i > 0 && i < n && p[i] == ':' && p[0] != ' ' && p[0] != '\t';
+}
+
+/*
+ * --message FILE: split the file into header fields and a body with
+ * CRLF line ends (a last line without one gets one, as Postfix's
+ * records do).  The header ends at the empty line, or at the first line
+ * that is neither a field nor a continuation (the body starts there).
+ */
+static void
+read_message(const char *path)
+{
+	struct mfield	*f;
+	FILE		*fp;
+	char		*data, *nb, *q;
+	const char	*p, *e, *nl, *le, *v, *ls;
+	size_t		 len, cap, n, ll, blen, bcap;
+	int		 inhdr;
+
+	if ((fp = fopen(path, "rb")) == NULL)
+		fatal("%s: %s", path, strerror(errno));
+	cap = 65536;
+	len = 0;
+	data = xmalloc(cap);
+	while ((n = fread(data + len, 1, cap - len, fp)) > 0) {
+		len += n;
+		if (len == cap) {
+			cap *= 2;
+			if ((nb = realloc(data, cap)) == NULL)
+				fatal("out of memory");
+			data = nb;
+		}
+	}
+	if (ferror(fp))
+		fatal("%s: read error", path);
+	fclose(fp);
+
+	bcap = len + len / 8 + 3;	/* CR before every LF at worst */
+	g_body = xmalloc(bcap);
+	blen = 0;
+	g_fields = NULL;
+	g_nfields = 0;
+	f = NULL;
+	inhdr = 1;
+	for (p = data, e = data + len; p < e; p = nl) {
+		le = memchr(p, '\n', (size_t)(e - p));
+		nl = le != NULL ? le + 1 : e;
+		if (le == NULL)
+			le = e;
+		ll = (size_t)(le - p);
+		if (ll > 0 && p[ll - 1] == '\r')
+			ll--;
+		if (inhdr && ll == 0) {
+			inhdr = 0;		/* the empty line: not body */
+			continue;
+		}
+		if (inhdr && f != NULL && (p[0] == ' ' || p[0] == '\t')) {
+			/* continuation: "\n" and the line as it is */
+			n = strlen(f->value);
+			if ((q = realloc(f->value, n + 1 + ll + 1)) == NULL)
+				fatal("out of memory");
+			q[n] = '\n';
+			memcpy(q + n + 1, p, ll);
+			q[n + 1 + ll] = '\0';
+			f->value = q;
+			continue;
+		}
+		if (inhdr && field_start(p, ll)) {
+			if (g_nfields % 32 == 0 && (g_fields = realloc(g_fields,
+			    (g_nfields + 32) * sizeof(*g_fields))) == NULL)
+				fatal("out of memory");
+			f = &g_fields[g_nfields++];
+			v = memchr(p, ':', ll);
+			n = (size_t)(v - p);
+			while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+				n--;
+			f->name = xstrndup(p, n);
+			for (ls = ++v; (size_t)(v - p) < ll &&
+			    (*v == ' ' || *v == '\t'); v++)
+				;
+			f->lead = xstrndup(ls, (size_t)(v - ls));
+			f->value = xstrndup(v, ll - (size_t)(v - p));
+			continue;
+		}
+		inhdr = 0;
+		if (blen + ll + 2 > bcap) {
+			bcap = (blen + ll + 2) * 2;
+			if ((nb = realloc(g_body, bcap)) == NULL)
+				fatal("out of memory");
+			g_body = nb;
+		}
+		memcpy(g_body + blen, p, ll);
+		blen += ll;
+		g_body[blen++] = '\r';
+		g_body[blen++] = '\n';
+	}
+	free(data);
+	if (g_nfields == 0)
+		fatal("%s: no header field", path);
+	g_body[blen] = '\0';
+	cfg.bodybytes = blen;
 }
 
 /* ---- I/O ---- */
@@ -756,6 +904,11 @@ await_verdict(struct worker *w, struct conn *c, enum stage st)
 		case 'd':
 			return V_DISCARD;
 		case 'y':
+			if (dl >= 3 && d[0] >= '4' && d[0] <= '5' &&
+			    d[1] >= '0' && d[1] <= '9' && d[2] >= '0' &&
+			    d[2] <= '9')
+				w->codes[(d[0] - '0') * 100 + (d[1] - '0') *
+				    10 + (d[2] - '0')]++;
 			if (dl >= 3 && d[0] == '4')
 				return V_TEMPFAIL;
 			if (dl >= 3 && d[0] == '5')
@@ -1036,12 +1189,13 @@ session_open(struct worker *w, struct conn *c)
  */
 static int
 send_header(struct worker *w, struct conn *c, const char *name,
-    const char *value, const struct macro *im)
+    const char *lead, const char *value, const struct macro *im)
 {
 	if (send_macros(w, c, MG_M_EOH, MG_C_HEADER, im, 1) == -1 ||
 	    pkt_begin(w, c, MG_C_HEADER) == -1 || pkt_str(w, c, name) == -1)
 		return V_ERROR;
-	if ((c->proto & MG_P_HDR_LEADSPC) && pkt_add(w, c, " ", 1) == -1)
+	if ((c->proto & MG_P_HDR_LEADSPC) &&
+	    pkt_add(w, c, lead, strlen(lead)) == -1)
 		return V_ERROR;
 	if (pkt_str(w, c, value) == -1 || pkt_end(w, c) == -1)
 		return V_ERROR;
@@ -1078,7 +1232,13 @@ send_content(struct worker *w, struct conn *c, const char *qid,
 		    (v = await_verdict(w, c, ST_DATA)) != V_CONTINUE)
 			return v;
 	}
-	if (!(c->proto & MG_P_NOHDRS)) {
+	if (!(c->proto & MG_P_NOHDRS) && g_fields != NULL) {
+		for (i = 0; i < g_nfields; i++)
+			if ((v = send_header(w, c, g_fields[i].name,
+			    g_fields[i].lead, g_fields[i].value, im)) !=
+			    V_CONTINUE)
+				return v;
+	} else if (!(c->proto & MG_P_NOHDRS)) {
 		r = snprintf(received, sizeof(received),
 		    "from mx.example.test (mx.example.test [%s])\n"
 		    "\tby mx-bench.example.test (Postfix) with ESMTP id %s\n"
@@ -1097,8 +1257,8 @@ send_content(struct worker *w, struct conn *c, const char *qid,
 		if (r < 0 || (size_t)r >= sizeof(to))
 			return V_ERROR;
 		for (i = 0; i < sizeof(hv) / sizeof(hv[0]); i++)
-			if ((v = send_header(w, c, hv[i][0], hv[i][1], im)) !=
-			    V_CONTINUE)
+			if ((v = send_header(w, c, hv[i][0], " ", hv[i][1],
+			    im)) != V_CONTINUE)
 				return v;
 	}
 	if (!(c->proto & MG_P_NOEOH)) {
@@ -1459,6 +1619,7 @@ main(int argc, char *argv[])
 		{ "connect-only", no_argument, NULL, 'C' },
 		{ "client-ip-range", required_argument, NULL, 'R' },
 		{ "unique-rcpts", no_argument, NULL, 'U' },
+		{ "message", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1469,6 +1630,7 @@ main(int argc, char *argv[])
 	struct tm			 tm;
 	uint64_t			*lat, t0, t1, emin, emax;
 	unsigned long			 tot[V_COUNT], rep[256], nlat, per, rem;
+	unsigned long			 codes[600];
 	unsigned long			 first, done;
 	time_t				 now;
 	double				 secs;
@@ -1530,6 +1692,9 @@ main(int argc, char *argv[])
 		case 'U':
 			cfg.unique_rcpts = 1;
 			break;
+		case 'M':
+			cfg.message = optarg;
+			break;
 		case 'v':
 			cfg.verbose = 1;
 			break;
@@ -1542,6 +1707,9 @@ main(int argc, char *argv[])
 		usage();
 	if (cfg.range != NULL && !cfg.connect_only)
 		fatal("--client-ip-range goes with --connect-only");
+	if (cfg.message != NULL && (cfg.connect_only ||
+	    strcmp(mode, "full") != 0))
+		fatal("--message goes with -m full");
 	if (cfg.connect_only)
 		cfg.full = 0;
 	else if (strcmp(mode, "envelope") == 0)
@@ -1577,7 +1745,10 @@ main(int argc, char *argv[])
 	    strftime(g_date, sizeof(g_date), "%a, %d %b %Y %H:%M:%S +0000",
 	    &tm) == 0)
 		fatal("cannot format date");
-	make_body(cfg.bodybytes);
+	if (cfg.message != NULL)
+		read_message(cfg.message);
+	else
+		make_body(cfg.bodybytes);
 
 	lat = xmalloc(cfg.msgs * sizeof(*lat));
 	ws = calloc(cfg.conc, sizeof(*ws));
@@ -1607,6 +1778,7 @@ main(int argc, char *argv[])
 
 	memset(tot, 0, sizeof(tot));
 	memset(rep, 0, sizeof(rep));
+	memset(codes, 0, sizeof(codes));
 	nlat = 0;
 	emin = UINT64_MAX;
 	emax = 0;
@@ -1625,6 +1797,8 @@ main(int argc, char *argv[])
 			tot[k] += ws[i].verdicts[k];
 		for (k = 0; k < 256; k++)
 			rep[k] += ws[i].replies[k];
+		for (k = 400; k < 600; k++)
+			codes[k] += ws[i].codes[k];
 		/* compact the latency slices into the front of lat */
 		memmove(lat + nlat, ws[i].lat, ws[i].nlat * sizeof(*lat));
 		nlat += ws[i].nlat;
@@ -1639,9 +1813,11 @@ main(int argc, char *argv[])
 		    cfg.client_ip, cfg.nodelay ? "yes" : "no");
 	else
 		printf("miltergen: socket=%s mode=%s concurrency=%u msgs=%lu "
-		    "body=%zu rcpts=%u nodelay=%s\n", cfg.spec,
+		    "body=%zu rcpts=%u nodelay=%s%s%s\n", cfg.spec,
 		    cfg.full ? "full" : "envelope", cfg.conc, cfg.msgs,
-		    cfg.bodybytes, cfg.rcpts, cfg.nodelay ? "yes" : "no");
+		    cfg.bodybytes, cfg.rcpts, cfg.nodelay ? "yes" : "no",
+		    cfg.message != NULL ? " message=" : "",
+		    cfg.message != NULL ? cfg.message : "");
 	if (g_negsaved) {
 		printf("negotiated version=%lu actions=0x%03lx "
 		    "protocol=0x%06lx (", (unsigned long)g_negver,
@@ -1668,6 +1844,12 @@ main(int argc, char *argv[])
 			printf(" %c=%lu", rnames[k],
 			    rep[(unsigned char)rnames[k]]);
 	printf("\n");
+	for (k = 400, r = 0; k < 600; k++)
+		if (codes[k] != 0)
+			printf("%s %zu=%lu", r++ == 0 ? "codes" : "", k,
+			    codes[k]);
+	if (r != 0)
+		printf("\n");
 	printf("result msgs=%lu secs=%.3f rate=%.1f p50=%.3f p99=%.3f "
 	    "max=%.3f", cfg.msgs, secs, secs > 0 ? (double)done / secs : 0.0,
 	    pct_ms(lat, nlat, 0.50), pct_ms(lat, nlat, 0.99),
@@ -1678,5 +1860,11 @@ main(int argc, char *argv[])
 	free(lat);
 	free(ws);
 	free(g_body);
+	for (k = 0; k < g_nfields; k++) {
+		free(g_fields[k].name);
+		free(g_fields[k].lead);
+		free(g_fields[k].value);
+	}
+	free(g_fields);
 	return tot[V_ERROR] != 0 ? 1 : 0;
 }

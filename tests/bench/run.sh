@@ -34,6 +34,8 @@
 #   BENCH_RCPT=0       skip the RCPT-stage callout bench (rcpt.sh, ~30 s)
 #   BENCH_STORE=0      skip the store bench (store.sh: LMDB and Redis
 #                      operations/s, LMDB growth over 1,000,000 records)
+#   BENCH_CONTENT=0    skip the end-of-message bench (content.sh: content
+#                      rules + ClamAV against clamav-milter + clamd, ~2 min)
 #   CC                 C compiler (default cc)
 # Raw generator output goes to build/bench/raw/.  Only loopback is used.
 #
@@ -377,4 +379,13 @@ if [ "${BENCH_STORE:-1}" != 0 ] && [ -x "$here/store.sh" ]; then
 	rc=0
 	"$here/store.sh" || rc=$?
 	[ "$rc" -eq 0 ] || log "bench: store.sh: exit $rc"
+fi
+
+# ---- end of message: content rules and ClamAV (its own table) ----
+if [ "${BENCH_CONTENT:-1}" != 0 ]; then
+	echo
+	rc=0
+	MILTERGEN=$build/miltergen PORTERO=$portero "$here/content.sh" || rc=$?
+	[ "$rc" -eq 0 ] || log "bench: content.sh: exit $rc (1: a check" \
+	    "failed, see its FAIL lines; 2: it could not run)"
 fi

@@ -255,6 +255,16 @@ e2e_sink_env() {
     printf '%s/%04d.env\n' "$SINK_DIR" "$n"
 }
 
+# e2e_no_received: a message (stdin) without the Received fields of its
+# header, continuation lines included (Postfix's own, which milters never
+# see), to compare a delivered message with the one sent.
+e2e_no_received() {
+    awk 'h == 0 && /^\r?$/ { h = 1 }
+         h == 0 && /^Received:/ { skip = 1; next }
+         h == 0 && skip && /^[ \t]/ { next }
+         { skip = 0; print }'
+}
+
 # e2e_sink_reply rcpt|data [REPLY]: make the sink answer RCPT (or end of
 # DATA) with REPLY, e.g. "450 4.2.0 try later"; no REPLY = back to 250.
 e2e_sink_reply() {

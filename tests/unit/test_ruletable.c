@@ -983,6 +983,58 @@ test_threads(void **st)
 	rt_close(&x);
 }
 
+/* rule_scratch_deadline(): lookups that each stay under the match limit
+ * (short subjects take the unguarded code) still end, as an error, once
+ * the message's time is up; a fresh scratch works again. */
+static void
+test_message_deadline(void **st)
+{
+	struct rule_limits	 lim;
+	struct rule_result	 r;
+	struct ruletable	*t;
+	struct rule_scratch	*s;
+	struct buf		 tb;
+	struct err		 e;
+	struct timespec		 t0, t1;
+	char			 subj[256];
+	size_t			 i, n = 0;
+	int			 rc = 0;
+	double			 secs;
+
+	(void)st;
+	rule_limits_default(&lim);
+	t = ruletable_parse("T", "/(a+)+b/ REJECT\n", 15, RULE_PCRE, &lim, &e);
+	assert_non_null(t);
+	for (i = 0; i + 15 < sizeof(subj) - 2; i += 15)
+		memcpy(subj + i, "aaaaaaaaaaaaaac", 15);
+	subj[i] = 'b';
+	subj[i + 1] = '\0';
+	assert_true(strlen(subj) <= 256);
+	s = rule_scratch_new(t);
+	assert_non_null(s);
+	buf_init(&tb, 256);
+	rule_scratch_deadline(s, 200);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (n < 100000 && (rc = ruletable_match(t, s, subj, strlen(subj),
+	    &r, &tb, &e)) == 0)
+		n++;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(e.msg, "time limit"));
+	assert_true(n > 0);
+	assert_true(secs < 2.0);
+	rule_scratch_free(s);
+	/* no deadline: the same lookup answers (no match) */
+	s = rule_scratch_new(t);
+	assert_int_equal(ruletable_match(t, s, subj, strlen(subj), &r, &tb,
+	    &e), 0);
+	rule_scratch_free(s);
+	buf_free(&tb);
+	ruletable_free(t);
+}
+
 int
 main(void)
 {
@@ -1002,6 +1054,7 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_custom_limits),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_message_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
