@@ -62,9 +62,11 @@ LIB_SRCS = src/dns.c src/err.c src/util.c src/buf.c src/arena.c src/cidr.c \
 	   src/greykey.c src/check_greylist.c src/check_callout.c \
 	   src/dkimkey.c src/dkimtable.c src/dkimsign.c src/check_dkim.c \
 	   src/check_outbound.c \
-	   src/spool.c src/ruletable.c src/mime.c src/check_content.c \
-	   src/check_spam.c src/scanner.c src/scanproto.c src/clamd.c \
-	   src/check_av.c \
+	   src/spool.c src/ruletable.c src/ruletable_compile.c \
+	   src/ruletable_match.c src/mime.c src/mime_charset.c \
+	   src/check_content.c src/check_spam.c \
+	   src/scanner.c src/scanworker.c src/scanclient.c src/scanproto.c \
+	   src/clamd.c src/check_av.c \
 	   src/milter.c src/testmsg.c
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(O)/obj/%.o)
 HDRS	 = $(wildcard include/*.h)

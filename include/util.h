@@ -46,5 +46,8 @@ int	str_iendswith(const char *, const char *);
 int	ere_bounded(const char *re, struct err *e);
 /* Milliseconds of a monotonic clock. */
 uint64_t	now_ms(void);
+/* Milliseconds from now until deadline (a now_ms() value), 0 if past,
+ * at most INT32_MAX: a poll() timeout. */
+int		ms_until(uint64_t deadline);
 
 #endif

@@ -100,16 +100,6 @@ clamd_addr_parse(const char *spec, struct clamd_addr *a, struct err *e)
 	return RC_OK;
 }
 
-static int
-remaining(uint64_t deadline)
-{
-	uint64_t	 now = now_ms();
-
-	if (now >= deadline)
-		return 0;
-	return deadline - now > INT32_MAX ? INT32_MAX : (int)(deadline - now);
-}
-
 /* Waits for events on fd until the deadline: 1 ready, 0 timeout, -1. */
 static int
 wait_fd(int fd, short events, uint64_t deadline)
@@ -118,7 +108,7 @@ wait_fd(int fd, short events, uint64_t deadline)
 	int		 n;
 
 	do {
-		n = poll(&p, 1, remaining(deadline));
+		n = poll(&p, 1, ms_until(deadline));
 	} while (n < 0 && errno == EINTR);
 	return n;
 }

@@ -45,10 +45,9 @@
  * character boundary); bytes that are not valid UTF-8 after that become
  * U+FFFD.  File names are made valid UTF-8 the same way.
  *
- * GMime keeps every charset name it is asked to convert from for the life
- * of the process; names from mail are therefore checked first (see
- * charset_name()), or a stream of messages with made-up charsets would
- * grow the process without bound.
+ * The text of a leaf (transfer decoding, conversion to UTF-8) and the
+ * charset names GMime may see are mime_charset.c's; the walk state both
+ * use is in mime_int.h.
  *
  * Every string given to a callback is NUL-terminated (and may hold NULs
  * before its length) and valid only during the callback.  Memory: the
@@ -57,25 +56,16 @@
  * text (at most max_text bytes).
  *
  * Thread-safe: a walk uses only its own state and GMime objects, and
- * the charsets iconv accepted (a short list under a mutex); mime_init()
- * runs g_mime_init() once per process.
+ * the charsets iconv accepted (mime_charset.c: a short list under a
+ * mutex); mime_init() runs g_mime_init() once per process.
  */
-#include <iconv.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <gmime/gmime.h>
+#include "mime_int.h"
 
-#include "mime.h"
-
-#define MIME_LINE_MAX	2048	/* Postfix's line_length_limit */
 #define HBUF_MIN	256
-#define CHARSET_MAX	40	/* bytes of a charset name we use */
-#define TBUF_MIN	4096
-
-#define WALK_GO		0
-#define WALK_STOP	1	/* the value to return is in w->ret */
 
 struct bound {
 	char		*s;		/* the boundary, without "--" */
@@ -85,43 +75,6 @@ struct bound {
 	int		 digest;	/* multipart/digest: parts default to
 					 * message/rfc822 */
 	unsigned	 blk;		/* header block that pushed it */
-};
-
-struct walk {
-	const unsigned char		*p, *end;	/* next line, end */
-	const struct mime_limits	*lim;
-	const struct mime_visitor	*v;
-	void				*arg;
-	struct mime_report		*rep;
-	struct err			*e;
-	int				 ret;
-
-	struct bound	*bs;		/* boundary stack, innermost last */
-	size_t		 nb, capb;
-
-	/* the current entity and its header block */
-	enum mime_hdr_kind kind;
-	unsigned	 depth;
-	int		 nested;
-	int		 digest_default;
-	GMimeContentType *ct;		/* last Content-Type, or NULL */
-	GMimeContentDisposition *cd;	/* last Content-Disposition */
-	GMimeContentEncoding enc;
-	unsigned	 nct;		/* Content-Type fields seen */
-	int		 pushed;	/* boundaries pushed by this block */
-	unsigned	 blk;		/* number of this block */
-	char		*type;		/* "type/subtype", lowercase */
-
-	char		*hbuf;		/* one header field */
-	size_t		 hcap;
-	char		 line[MIME_LINE_MAX + 2];	/* + LF or NUL */
-
-	/* the text of the current leaf, when wanted */
-	int		 text_on;
-	int		 text_full;
-	GMimeFilter	*dec, *conv;
-	char		*tbuf;
-	size_t		 tlen, tcap;
 };
 
 static pthread_once_t	 mime_once = PTHREAD_ONCE_INIT;
@@ -147,39 +100,39 @@ mime_limits_default(struct mime_limits *l)
 	l->max_text = 1024 * 1024;
 }
 
-static int
-stop(struct walk *w, int ret)
+int
+mime_stop(struct walk *w, int ret)
 {
 	w->ret = ret;
 	return WALK_STOP;
 }
 
-static int
-nomem(struct walk *w)
+int
+mime_nomem(struct walk *w)
 {
 	err_set(w->e, "mime: out of memory");
-	return stop(w, -1);
+	return mime_stop(w, -1);
 }
 
 static int
 limit(struct walk *w, const char *what)
 {
 	w->rep->limit = what;
-	return stop(w, 0);
+	return mime_stop(w, 0);
 }
 
-static int
-lower_ascii(int c)
+int
+mime_lower(int c)
 {
 	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
-static int
-eq_ascii(const char *a, const char *b)
+int
+mime_eq(const char *a, const char *b)
 {
 	for (; *a != '\0' && *b != '\0'; a++, b++)
-		if (lower_ascii((unsigned char)*a) !=
-		    lower_ascii((unsigned char)*b))
+		if (mime_lower((unsigned char)*a) !=
+		    mime_lower((unsigned char)*b))
 			return 0;
 	return *a == *b;
 }
@@ -190,8 +143,8 @@ eq_ascii_n(const char *a, size_t n, const char *b)
 	size_t	 i;
 
 	for (i = 0; i < n; i++)
-		if (b[i] == '\0' || lower_ascii((unsigned char)a[i]) !=
-		    lower_ascii((unsigned char)b[i]))
+		if (b[i] == '\0' || mime_lower((unsigned char)a[i]) !=
+		    mime_lower((unsigned char)b[i]))
 			return 0;
 	return b[n] == '\0';
 }
@@ -260,254 +213,6 @@ hbuf_reserve(struct walk *w, size_t need)
 	return 0;
 }
 
-/* ---- text of a leaf ---- */
-
-static int
-tbuf_reserve(struct walk *w, size_t need)
-{
-	size_t	 cap;
-	char	*p;
-
-	if (need <= w->tcap)
-		return 0;
-	cap = w->tcap < TBUF_MIN ? TBUF_MIN : w->tcap;
-	while (cap < need)
-		cap *= 2;
-	if (cap > w->lim->max_text + 1)
-		cap = w->lim->max_text + 1;
-	if (cap < need)
-		cap = need;
-	if ((p = realloc(w->tbuf, cap)) == NULL)
-		return -1;
-	w->tbuf = p;
-	w->tcap = cap;
-	return 0;
-}
-
-static int
-text_add(struct walk *w, const char *s, size_t n)
-{
-	size_t	 room;
-	int	 cut = 0;
-
-	if (w->text_full || n == 0)
-		return 0;
-	room = w->lim->max_text - w->tlen;
-	if (n > room) {
-		cut = ((unsigned char)s[room] & 0xc0) == 0x80;
-		n = room;
-		w->text_full = 1;
-	}
-	if (tbuf_reserve(w, w->tlen + n + 1) != 0)
-		return -1;
-	memcpy(w->tbuf + w->tlen, s, n);
-	w->tlen += n;
-	if (cut) {
-		/* the cut is inside a UTF-8 sequence: drop its start */
-		while (w->tlen > 0 &&
-		    ((unsigned char)w->tbuf[w->tlen - 1] & 0xc0) == 0x80)
-			w->tlen--;
-		if (w->tlen > 0 && (unsigned char)w->tbuf[w->tlen - 1] >= 0xc0)
-			w->tlen--;
-	}
-	return 0;
-}
-
-/* Decodes and converts s (a private, writable buffer) into the text. */
-static int
-text_feed(struct walk *w, char *s, size_t n, int last)
-{
-	char	*out = s;
-	size_t	 outlen = n, pre;
-
-	if (w->text_full)
-		return 0;
-	if (w->dec != NULL) {
-		if (last)
-			g_mime_filter_complete(w->dec, out, outlen, 0, &out,
-			    &outlen, &pre);
-		else
-			g_mime_filter_filter(w->dec, out, outlen, 0, &out,
-			    &outlen, &pre);
-	}
-	if (w->conv != NULL) {
-		if (last)
-			g_mime_filter_complete(w->conv, out, outlen, 0, &out,
-			    &outlen, &pre);
-		else
-			g_mime_filter_filter(w->conv, out, outlen, 0, &out,
-			    &outlen, &pre);
-	}
-	return text_add(w, out, outlen);
-}
-
-static void
-text_reset(struct walk *w)
-{
-	if (w->dec != NULL)
-		g_object_unref(w->dec);
-	if (w->conv != NULL)
-		g_object_unref(w->conv);
-	w->dec = NULL;
-	w->conv = NULL;
-	w->text_on = 0;
-	w->text_full = 0;
-	w->tlen = 0;
-}
-
-/* Names iconv lacks; GMime knows some of them. */
-static const struct {
-	const char	*mail, *iconv;
-} charset_alias[] = {
-	{ "ks_c_5601-1987", "cp949" },
-	{ "gb-2312", "gbk" },
-	{ "x-gbk", "gbk" },
-	{ "x-sjis", "shift_jis" },
-	{ "x-euc-jp", "euc-jp" },
-	{ "x-mac-roman", "macintosh" },
-	{ "unicode-1-1-utf-7", "utf-7" },
-};
-
-/*
- * Charsets iconv opened, each kept open for the life of the process so
- * that its converter module stays loaded (closing the last descriptor of
- * a glibc gconv module unloads it: dlclose on every check, and a race
- * with a dlopen elsewhere as TSan sees it).
- */
-#define CHARSET_KEEP	64
-static pthread_mutex_t	 charset_lock = PTHREAD_MUTEX_INITIALIZER;
-static char		 charset_kept[CHARSET_KEEP][CHARSET_MAX + 1];
-/* never read: volatile keeps the stores, and the descriptors reachable */
-static iconv_t volatile	 charset_cd[CHARSET_KEEP];
-static size_t		 charset_nkept;
-
-/*
- * The name to hand GMime for the charset cs (n bytes) from mail, in buf
- * (CHARSET_MAX + 1 bytes) or static, or NULL when unusable.  GMime keeps
- * every charset name it is given (g_mime_charset_iconv_name's cache)
- * for the life of the process, so only a bounded set of names may reach
- * it: letters, digits and "._:-" only (iconv ignores other bytes, which
- * would make endless spellings of one name), that iconv opens as
- * written (lowercased), or one of the aliases above.
- */
-static const char *
-charset_name(const char *cs, size_t n, char *buf)
-{
-	const char	*ret = NULL;
-	iconv_t		 cd;
-	size_t		 i;
-	char		 c;
-
-	if (n == 0 || n > CHARSET_MAX)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		c = (char)lower_ascii((unsigned char)cs[i]);
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '.' || c == '_' || c == ':' || c == '-'))
-			return NULL;
-		buf[i] = c;
-	}
-	buf[n] = '\0';
-	for (i = 0; i < sizeof(charset_alias) / sizeof(charset_alias[0]); i++)
-		if (strcmp(buf, charset_alias[i].mail) == 0)
-			return charset_alias[i].iconv;
-	(void)pthread_mutex_lock(&charset_lock);
-	for (i = 0; i < charset_nkept; i++)
-		if (strcmp(buf, charset_kept[i]) == 0)
-			break;
-	if (i < charset_nkept)
-		ret = buf;
-	else if ((cd = iconv_open("UTF-8", buf)) != (iconv_t)-1) {
-		ret = buf;
-		if (charset_nkept < CHARSET_KEEP) {
-			memcpy(charset_kept[charset_nkept], buf, n + 1);
-			charset_cd[charset_nkept++] = cd;
-		} else
-			(void)iconv_close(cd);
-	}
-	(void)pthread_mutex_unlock(&charset_lock);
-	return ret;
-}
-
-static int
-is_utf8_name(const char *cs)
-{
-	return eq_ascii(cs, "utf-8") || eq_ascii(cs, "utf8") ||
-	    eq_ascii(cs, "us-ascii") || eq_ascii(cs, "ascii");
-}
-
-static void
-text_begin(struct walk *w)
-{
-	const char	*cs;
-	char		 buf[CHARSET_MAX + 1];
-
-	text_reset(w);
-	w->text_on = 1;
-	switch (w->enc) {
-	case GMIME_CONTENT_ENCODING_BASE64:
-	case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
-	case GMIME_CONTENT_ENCODING_UUENCODE:
-		w->dec = g_mime_filter_basic_new(w->enc, FALSE);
-		break;
-	case GMIME_CONTENT_ENCODING_DEFAULT:
-	case GMIME_CONTENT_ENCODING_7BIT:
-	case GMIME_CONTENT_ENCODING_8BIT:
-	case GMIME_CONTENT_ENCODING_BINARY:
-		break;
-	}
-	cs = w->ct != NULL ?
-	    g_mime_content_type_get_parameter(w->ct, "charset") : NULL;
-	if (cs == NULL || is_utf8_name(cs))
-		return;
-	/* unusable: the bytes are kept, then made valid UTF-8 */
-	if ((cs = charset_name(cs, strlen(cs), buf)) != NULL)
-		w->conv = g_mime_filter_charset_new(cs, "UTF-8");
-}
-
-/* Replaces what is not UTF-8 (NULs too) with U+FFFD, within max_text. */
-static int
-text_valid(struct walk *w)
-{
-	gchar	*valid;
-	size_t	 n;
-
-	if (g_utf8_validate(w->tbuf, (gssize)w->tlen, NULL))
-		return 0;
-	valid = g_utf8_make_valid(w->tbuf, (gssize)w->tlen);
-	n = strlen(valid);
-	if (n > w->lim->max_text) {
-		n = w->lim->max_text;
-		while (n > 0 && ((unsigned char)valid[n] & 0xc0) == 0x80)
-			n--;
-	}
-	if (tbuf_reserve(w, n + 1) != 0) {
-		g_free(valid);
-		return -1;
-	}
-	memcpy(w->tbuf, valid, n);
-	w->tlen = n;
-	g_free(valid);
-	return 0;
-}
-
-/* The end of a leaf: its text to the callback. */
-static int
-leaf_end(struct walk *w)
-{
-	int	 r;
-
-	if (!w->text_on)
-		return WALK_GO;
-	if (text_feed(w, w->line, 0, 1) != 0 || text_valid(w) != 0 ||
-	    tbuf_reserve(w, w->tlen + 1) != 0)
-		return nomem(w);
-	w->tbuf[w->tlen] = '\0';
-	r = w->v->text(w->arg, w->type, w->tbuf, w->tlen);
-	text_reset(w);
-	return r != 0 ? stop(w, r) : WALK_GO;
-}
-
 /* ---- header blocks ---- */
 
 static void
@@ -566,20 +271,20 @@ push_boundary(struct walk *w, const char *b, size_t len)
 	if (w->nb == w->capb) {
 		cap = w->capb == 0 ? 4 : w->capb * 2;
 		if ((nb = realloc(w->bs, cap * sizeof(*nb))) == NULL)
-			return nomem(w);
+			return mime_nomem(w);
 		w->bs = nb;
 		w->capb = cap;
 	}
 	nb = &w->bs[w->nb];
 	if ((nb->s = malloc(len + 1)) == NULL)
-		return nomem(w);
+		return mime_nomem(w);
 	memcpy(nb->s, b, len);
 	nb->s[len] = '\0';
 	nb->len = len;
 	nb->depth = w->depth;
 	nb->nested = w->nested;
 	nb->blk = w->blk;
-	nb->digest = eq_ascii(g_mime_content_type_get_media_subtype(w->ct),
+	nb->digest = mime_eq(g_mime_content_type_get_media_subtype(w->ct),
 	    "digest");
 	w->nb++;
 	w->pushed++;
@@ -686,50 +391,6 @@ unfold(char *s)
 	*d = '\0';
 }
 
-/*
- * In the field value v, in place: the charset of an RFC 2231 parameter
- * value ("name*=CS'lang'..." and "name*0*=CS'lang'...") that
- * charset_name() refuses is dropped, and that of an RFC 2047 word
- * ("=?CS?Q?...?=", "=?CS*lang?...") replaced by "x", so that GMime only
- * ever sees usable names, "x" and none.  GMime treats all of these as
- * unknown charsets, as before: the bytes of RFC 2231 values are kept,
- * RFC 2047 words are taken as UTF-8 when valid, else as Latin-1.
- */
-static void
-clamp_charsets(char *v)
-{
-	char	*p, *q, *cs, buf[CHARSET_MAX + 1];
-	size_t	 n;
-
-	for (p = strchr(v, '*'); p != NULL; p = strchr(p + 1, '*')) {
-		/* "*0*=": only the first segment has a charset */
-		if (p > v && p[-1] >= '0' && p[-1] <= '9' &&
-		    (p - v < 3 || p[-1] != '0' || p[-2] != '*'))
-			continue;
-		for (q = p + 1; *q == ' ' || *q == '\t'; q++)
-			;
-		if (*q != '=')
-			continue;
-		for (q++; *q == ' ' || *q == '\t'; q++)
-			;
-		if (*q == '"')
-			q++;
-		cs = q;
-		n = strcspn(cs, "'\";");
-		if (cs[n] != '\'' || n == 0 || charset_name(cs, n, buf) != NULL)
-			continue;
-		memmove(cs, cs + n, strlen(cs + n) + 1);
-		p = cs - 1;
-	}
-	for (p = strstr(v, "=?"); p != NULL; p = strstr(p + 1, "=?")) {
-		cs = p + 2;
-		n = strcspn(cs, "?*");
-		if (cs[n] == '\0' || n == 0 || charset_name(cs, n, buf) != NULL)
-			continue;
-		cs[0] = 'x';
-		memmove(cs + 1, cs + n, strlen(cs + n) + 1);
-	}
-}
 
 /* What the walk needs from one header field: value is writable. */
 static int
@@ -746,11 +407,11 @@ field_use(struct walk *w, const char *name, size_t nlen, char *value)
 		if (w->ct != NULL)
 			g_object_unref(w->ct);
 		if ((raw = strdup(value)) == NULL)
-			return nomem(w);
-		clamp_charsets(value);
+			return mime_nomem(w);
+		mime_clamp_charsets(value);
 		w->ct = g_mime_content_type_parse(NULL, value);
 		r = WALK_GO;
-		if (w->ct != NULL && eq_ascii(
+		if (w->ct != NULL && mime_eq(
 		    g_mime_content_type_get_media_type(w->ct), "multipart")) {
 			r = push_raw_boundaries(w, raw);
 			b = g_mime_content_type_get_parameter(w->ct,
@@ -761,7 +422,7 @@ field_use(struct walk *w, const char *name, size_t nlen, char *value)
 		free(raw);
 		return r;
 	} else if (eq_ascii_n(name, nlen, "content-disposition")) {
-		clamp_charsets(value);
+		mime_clamp_charsets(value);
 		if (w->cd != NULL)
 			g_object_unref(w->cd);
 		w->cd = g_mime_content_disposition_parse(NULL, value);
@@ -786,7 +447,7 @@ field(struct walk *w, const unsigned char *s, size_t n, size_t nlen,
 	if (len > w->lim->max_header)
 		return limit(w, "header");
 	if (hbuf_reserve(w, len + 1) != 0)
-		return nomem(w);
+		return mime_nomem(w);
 	memcpy(w->hbuf, s, nlen);
 	memcpy(w->hbuf + nlen, s + colon, n - colon);
 	while (w->p < w->end && (*w->p == ' ' || *w->p == '\t')) {
@@ -794,7 +455,7 @@ field(struct walk *w, const unsigned char *s, size_t n, size_t nlen,
 		if (len + 1 + k > w->lim->max_header)
 			return limit(w, "header");
 		if (hbuf_reserve(w, len + 1 + k + 1) != 0)
-			return nomem(w);
+			return mime_nomem(w);
 		w->hbuf[len] = '\n';
 		memcpy(w->hbuf + len + 1, s, k);
 		len += 1 + k;
@@ -803,7 +464,7 @@ field(struct walk *w, const unsigned char *s, size_t n, size_t nlen,
 	if (w->v->header != NULL) {
 		r = w->v->header(w->arg, w->kind, w->depth, w->hbuf, len);
 		if (r != 0)
-			return stop(w, r);
+			return mime_stop(w, r);
 	}
 	return field_use(w, w->hbuf, nlen, w->hbuf + nlen + 1);
 }
@@ -820,7 +481,7 @@ set_type(struct walk *w, const char *type, const char *sub)
 	w->type[a] = '/';
 	memcpy(w->type + a + 1, sub, b + 1);
 	for (i = 0; w->type[i] != '\0'; i++)
-		w->type[i] = (char)lower_ascii((unsigned char)w->type[i]);
+		w->type[i] = (char)mime_lower((unsigned char)w->type[i]);
 	return 0;
 }
 
@@ -834,7 +495,7 @@ attachment(struct walk *w, const char *name)
 		name = valid = g_utf8_make_valid(name, -1);
 	r = w->v->attachment(w->arg, name, w->type, w->depth, w->nested);
 	g_free(valid);
-	return r != 0 ? stop(w, r) : WALK_GO;
+	return r != 0 ? mime_stop(w, r) : WALK_GO;
 }
 
 /*
@@ -859,8 +520,8 @@ block_end(struct walk *w, int blank, int eof, int *nest)
 		sub = "plain";
 	}
 	if (set_type(w, type, sub) != 0)
-		return nomem(w);
-	multipart = eq_ascii(type, "multipart");
+		return mime_nomem(w);
+	multipart = mime_eq(type, "multipart");
 	if (multipart && w->pushed == 0)
 		w->rep->malformed = 1;		/* no boundary */
 	if (!multipart) {
@@ -877,8 +538,8 @@ block_end(struct walk *w, int blank, int eof, int *nest)
 		    (r = attachment(w, name)) != WALK_GO)
 			return r;
 	}
-	message = !multipart && eq_ascii(type, "message") &&
-	    (eq_ascii(sub, "rfc822") || eq_ascii(sub, "global"));
+	message = !multipart && mime_eq(type, "message") &&
+	    (mime_eq(sub, "rfc822") || mime_eq(sub, "global"));
 	if (message && (w->enc == GMIME_CONTENT_ENCODING_BASE64 ||
 	    w->enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
 	    w->enc == GMIME_CONTENT_ENCODING_UUENCODE)) {
@@ -888,9 +549,9 @@ block_end(struct walk *w, int blank, int eof, int *nest)
 	if (message)
 		*nest = blank && !eof;
 	else if (!multipart && !eof && w->v->text != NULL &&
-	    eq_ascii(type, "text") &&
-	    (name == NULL || (disp != NULL && eq_ascii(disp, "inline"))))
-		text_begin(w);
+	    mime_eq(type, "text") &&
+	    (name == NULL || (disp != NULL && mime_eq(disp, "inline"))))
+		mime_text_begin(w);
 	block_clear(w);
 	return WALK_GO;
 }
@@ -912,15 +573,15 @@ body_line(struct walk *w, const unsigned char *s, size_t n)
 		w->line[k] = '\0';
 		if (w->v->body_line != NULL &&
 		    (r = w->v->body_line(w->arg, w->line, k)) != 0)
-			return stop(w, r);
+			return mime_stop(w, r);
 		s += k;
 		n -= k;
 		if (!w->text_on)
 			continue;
 		if (n == 0)
 			w->line[k++] = '\n';	/* lines end in LF in text */
-		if (text_feed(w, w->line, k, 0) != 0)
-			return nomem(w);
+		if (mime_text_feed(w, w->line, k, 0) != 0)
+			return mime_nomem(w);
 	} while (n > 0);
 	return WALK_GO;
 }
@@ -952,7 +613,7 @@ body(struct walk *w, const unsigned char *s, size_t n, int *head)
 	*head = 0;
 	if ((i = boundary_of(w, s, n)) < 0)
 		return body_line(w, s, n);
-	if ((r = leaf_end(w)) != WALK_GO)
+	if ((r = mime_leaf_end(w)) != WALK_GO)
 		return r;
 	/* [lo, hi]: the boundaries of this multipart */
 	for (lo = (size_t)i; lo > 0 && w->bs[lo - 1].blk == w->bs[i].blk; lo--)
@@ -1025,7 +686,7 @@ walk(struct walk *w)
 	}
 	if (head && (r = block_end(w, 0, 1, &nest)) != WALK_GO)
 		return r;
-	if ((r = leaf_end(w)) != WALK_GO)
+	if ((r = mime_leaf_end(w)) != WALK_GO)
 		return r;
 	if (w->nb > 0)
 		w->rep->malformed = 1;	/* a closing boundary is missing */
@@ -1072,7 +733,7 @@ mime_walk(const unsigned char *msg, size_t len,
 	w->enc = GMIME_CONTENT_ENCODING_DEFAULT;
 	ret = walk(w) == WALK_GO ? 0 : w->ret;
 
-	text_reset(w);
+	mime_text_reset(w);
 	block_clear(w);
 	pop_to(w, 0);
 	free(w->bs);

@@ -1,6 +1,9 @@
 /*
- * scanner.c - the ClamAV scanner service (manager and scanner processes)
- * and its client in the milter process (see scanner.h).
+ * scanner.c - the ClamAV scanner service's manager process and the
+ * starter's functions that run it (see scanner.h).  The scanner
+ * processes it forks, and the request I/O, are scanworker.c (what the
+ * two share is in scanner_int.h); the client in the milter process is
+ * scanclient.c.
  *
  * Manager: single-threaded; loads the engine (cl_load, limits,
  * cl_engine_compile) and forks settings.scanners scanners that share it
@@ -12,24 +15,20 @@
  * engine.  With no engine at all (first load failed) the manager answers
  * every request with an error itself and retries every check_interval.
  *
- * Scanner: takes one request at a time from the shared queue (recvmsg,
- * SCM_RIGHTS), scans the message descriptor, answers on the request's
- * reply socket, closes both.  SIGTERM is only taken between requests;
- * alarm() bounds a scan hard; PR_SET_PDEATHSIG ties it to the manager.
+ * Scanner (scanworker.c): forked with what it needs from the manager
+ * state (struct scanner_env); PR_SET_PDEATHSIG ties it to the manager.
  * Each scanner has its own libclamav temporary directory, removed by the
  * manager when it exits (however it died).
  *
- * Client: process-wide queue descriptor and slot counter (mutex +
- * condition variable); everything else is per call: thread-safe.
+ * Not thread-safe, and need not be: the manager and its scanners are
+ * single-threaded processes, and the starter functions are for the
+ * single-threaded starter (supervisor, portero-ctl test, tests).
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +44,7 @@
 
 #include "cfg.h"
 #include "log.h"
-#include "scanner.h"
+#include "scanner_int.h"
 #include "util.h"
 
 #define WORKERS_MAX	(4 * SCANNERS_MAX)	/* up to 4 generations */
@@ -76,13 +75,6 @@ static struct {
 	unsigned		 delay_ms;	/* test hook */
 	pid_t			 pid;
 } mg;
-
-/* One request taken from the queue. */
-struct request {
-	char	 buf[SCANPROTO_MAX];
-	size_t	 len;
-	int	 msgfd, replyfd;
-};
 
 /* libclamav's messages go to our log (sanitised: they may quote input). */
 static void
@@ -192,252 +184,6 @@ db_changed(void)
 }
 
 /*
- * Request I/O, shared by scanners and the manager's error mode.
- */
-
-/* 1: a request (descriptors -1 when missing), 0: the queue is closed,
- * -1: nothing now. */
-static int
-request_recv(int qfd, struct request *rq)
-{
-	union {
-		char		 buf[CMSG_SPACE(4 * sizeof(int))];
-		struct cmsghdr	 align;
-	} cm;
-	struct msghdr	 mh;
-	struct iovec	 iov;
-	struct cmsghdr	*c;
-	int		 fds[4];
-	size_t		 nfd = 0, i;
-	ssize_t		 n;
-
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = rq->buf;
-	iov.iov_len = sizeof(rq->buf);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	rq->msgfd = rq->replyfd = -1;
-	n = recvmsg(qfd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return -1;
-	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-		size_t k;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (i = 0; i < k; i++)
-			if (nfd < NELEM(fds))
-				memcpy(&fds[nfd++], CMSG_DATA(c) + i *
-				    sizeof(int), sizeof(int));
-	}
-	if (n == 0 && nfd == 0)
-		return 0;
-	rq->len = (size_t)n;
-	if (nfd == 2 && !(mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
-		rq->msgfd = fds[0];
-		rq->replyfd = fds[1];
-		return 1;
-	}
-	for (i = 0; i < nfd; i++)
-		(void)close(fds[i]);
-	return 1;
-}
-
-static void
-request_reply(struct request *rq, uint64_t id, const struct scan_result *r)
-{
-	char	 line[SCANPROTO_MAX];
-	size_t	 n;
-
-	n = scanproto_reply_encode(line, sizeof(line), id, r);
-	if (rq->replyfd >= 0 && n > 0)
-		(void)send(rq->replyfd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
-static void
-request_close(struct request *rq)
-{
-	if (rq->msgfd >= 0)
-		(void)close(rq->msgfd);
-	if (rq->replyfd >= 0)
-		(void)close(rq->replyfd);
-	rq->msgfd = rq->replyfd = -1;
-}
-
-/*
- * Scanner process.
- */
-
-static volatile sig_atomic_t	 w_stop;
-
-static void
-on_term(int sig)
-{
-	(void)sig;
-	w_stop = 1;
-}
-
-static void
-scan_fd(int fd, struct scan_result *r)
-{
-	struct cl_scan_options	 opts;
-	const char		*vn = NULL;
-	char			 cbname[SCAN_NAME_MAX] = "";
-	unsigned long		 scanned = 0;
-	cl_error_t		 rc;
-
-	memset(&opts, 0, sizeof(opts));
-	opts.general = mg.set.heuristic_alerts ? CL_SCAN_GENERAL_HEURISTICS :
-	    0;
-	opts.parse = ~0u;	/* every parser, mail (MIME) and archives */
-	opts.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX;
-	r->gen = mg.gen;
-	r->sigs = mg.sigs;
-	(void)lseek(fd, 0, SEEK_SET);
-	/* a parser stuck where max_scan_time is not checked */
-	(void)alarm(mg.set.timeout + 5);
-	rc = cl_scandesc_callback(fd, NULL, &vn, &scanned, mg.engine, &opts,
-	    cbname);
-	(void)alarm(0);
-	switch (rc) {
-	case CL_CLEAN:
-		scan_result_set(r, SCAN_CLEAN, "%s", "");
-		return;
-	case CL_VIRUS:
-		if (vn == NULL && cbname[0] == '\0') {
-			/* never guess a virus: the pipeline tempfails */
-			scan_result_set(r, SCAN_ERROR, "virus reported "
-			    "without a name");
-			return;
-		}
-		scan_result_set(r, SCAN_FOUND, "%s", vn != NULL ? vn : cbname);
-		if (scanproto_is_limit(r->name))
-			r->verdict = SCAN_LIMIT;
-		return;
-	case CL_ETIMEOUT:
-		scan_result_set(r, SCAN_LIMIT, "Heuristics.Limits.Exceeded."
-		    "MaxScanTime");
-		return;
-	case CL_EMAXREC:
-		scan_result_set(r, SCAN_LIMIT, "Heuristics.Limits.Exceeded."
-		    "MaxRecursion");
-		return;
-	case CL_EMAXSIZE:
-		scan_result_set(r, SCAN_LIMIT, "Heuristics.Limits.Exceeded."
-		    "MaxScanSize");
-		return;
-	case CL_EMAXFILES:
-		scan_result_set(r, SCAN_LIMIT, "Heuristics.Limits.Exceeded."
-		    "MaxFiles");
-		return;
-	default:
-		scan_result_set(r, SCAN_ERROR, "libclamav: %s",
-		    cl_strerror(rc));
-		return;
-	}
-}
-
-/* The client gave up (timed out, or its process died): skip the scan. */
-static int
-abandoned(int replyfd)
-{
-	struct pollfd	 p = { replyfd, 0, 0 };
-
-	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
-}
-
-static void
-serve_request(struct request *rq)
-{
-	struct scan_result	 r;
-	uint64_t		 id = 0;
-
-	memset(&r, 0, sizeof(r));
-	r.gen = mg.gen;
-	r.sigs = mg.sigs;
-	if (rq->replyfd < 0)
-		return;
-	if (rq->msgfd < 0 || scanproto_request_parse(rq->buf, rq->len, &id) !=
-	    RC_OK) {
-		scan_result_set(&r, SCAN_ERROR, "bad request");
-		request_reply(rq, id, &r);
-		return;
-	}
-	if (abandoned(rq->replyfd))
-		return;
-	if (mg.delay_ms > 0)
-		(void)usleep(mg.delay_ms * 1000u);
-	scan_fd(rq->msgfd, &r);
-	request_reply(rq, id, &r);
-}
-
-static void __attribute__((noreturn))
-worker_main(unsigned slot, const char *tmpdir)
-{
-	struct sigaction	 sa;
-	struct request		 rq;
-	struct pollfd		 p;
-	sigset_t		 block, waitmask;
-	int			 got;
-
-	(void)prctl(PR_SET_NAME, "portero-scan");
-	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	(void)close(mg.sfd);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	(void)sigaction(SIGINT, &sa, NULL);
-	(void)sigaction(SIGHUP, &sa, NULL);
-	(void)sigaction(SIGUSR1, &sa, NULL);
-	(void)sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = SIG_DFL;
-	(void)sigaction(SIGALRM, &sa, NULL);
-	(void)sigaction(SIGCHLD, &sa, NULL);
-	sa.sa_handler = on_term;	/* no SA_RESTART: ppoll returns */
-	(void)sigaction(SIGTERM, &sa, NULL);
-	/* SIGTERM only while waiting for a request (ppoll) */
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	(void)sigprocmask(SIG_SETMASK, &block, NULL);
-	sigemptyset(&waitmask);
-
-	if (mkdir(tmpdir, 0700) == 0)
-		(void)cl_engine_set_str(mg.engine, CL_ENGINE_TMPDIR, tmpdir);
-	else
-		log_msg(LOG_WARNING, "scanner %u: mkdir %s: %s", slot, tmpdir,
-		    strerror(errno));
-	log_msg(LOG_INFO, "scanner %u (generation %u) started, pid %ld",
-	    slot, mg.gen, (long)getpid());
-	while (!w_stop) {
-		p.fd = mg.qfd;
-		p.events = POLLIN;
-		p.revents = 0;
-		if (ppoll(&p, 1, NULL, &waitmask) < 0) {
-			if (errno == EINTR)
-				continue;	/* SIGTERM */
-			log_msg(LOG_ERR, "scanner %u: poll: %s", slot,
-			    strerror(errno));
-			break;
-		}
-		got = request_recv(mg.qfd, &rq);
-		if (got == 0)
-			break;		/* the queue is closed */
-		if (got < 0) {
-			if ((p.revents & (POLLHUP | POLLERR)) &&
-			    !(p.revents & POLLIN))
-				break;
-			continue;	/* another scanner took it */
-		}
-		serve_request(&rq);
-		request_close(&rq);
-	}
-	(void)rmdir(tmpdir);
-	_exit(0);
-}
-
-/*
  * Manager process.
  */
 
@@ -462,13 +208,28 @@ worker_free_entry(void)
 	return NULL;
 }
 
+/* What a scanner takes from the manager state it inherits. */
+static void
+worker_env(struct scanner_env *env)
+{
+	env->engine = mg.engine;
+	env->gen = mg.gen;
+	env->sigs = mg.sigs;
+	env->heuristic_alerts = mg.set.heuristic_alerts;
+	env->timeout = mg.set.timeout;
+	env->delay_ms = mg.delay_ms;
+	env->qfd = mg.qfd;
+	env->sfd = mg.sfd;
+}
+
 static void
 spawn_worker(unsigned slot)
 {
-	struct worker	*w = worker_free_entry();
-	pid_t		 pid;
-	char		 dir[sizeof(w->tmpdir)];
-	int		 n;
+	struct worker		*w = worker_free_entry();
+	struct scanner_env	 env;
+	pid_t			 pid;
+	char			 dir[sizeof(w->tmpdir)];
+	int			 n;
 
 	if (w == NULL) {
 		log_msg(LOG_ERR, "antivirus: too many scanner processes");
@@ -489,7 +250,8 @@ spawn_worker(unsigned slot)
 		    tmp_base(), (long)getpid());
 		if (n < 0 || (size_t)n >= sizeof(dir))
 			_exit(1);
-		worker_main(slot, dir);
+		worker_env(&env);
+		scanworker_main(&env, slot, dir);
 	}
 	w->pid = pid;
 	w->gen = mg.gen;
@@ -698,13 +460,13 @@ answer_errors(void)
 	uint64_t		 id;
 	int			 got;
 
-	while ((got = request_recv(mg.qfd, &rq)) == 1) {
+	while ((got = scanworker_recv(mg.qfd, &rq)) == 1) {
 		memset(&r, 0, sizeof(r));
 		id = 0;
 		(void)scanproto_request_parse(rq.buf, rq.len, &id);
 		scan_result_set(&r, SCAN_ERROR, "no virus database loaded");
-		request_reply(&rq, id, &r);
-		request_close(&rq);
+		scanworker_reply(&rq, id, &r);
+		scanworker_close(&rq);
 	}
 }
 
@@ -976,211 +738,4 @@ scanner_service_stop(struct scan_service *sv)
 		(void)close(sv->server_fd);
 	sv->pid = -1;
 	sv->client_fd = sv->server_fd = -1;
-}
-
-/*
- * Client side (milter process).
- */
-
-static atomic_int	 client_fd = -1;
-static atomic_ullong	 next_id;
-
-static pthread_mutex_t	 slot_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t	 slot_cv;
-static pthread_once_t	 slot_once = PTHREAD_ONCE_INIT;
-static unsigned		 slot_used, slot_peak;
-
-void
-scan_client_set_fd(int fd)
-{
-	atomic_store(&client_fd, fd);
-}
-
-int
-scan_client_fd(void)
-{
-	return atomic_load(&client_fd);
-}
-
-static void
-slot_init(void)
-{
-	pthread_condattr_t	 a;
-
-	(void)pthread_condattr_init(&a);
-	(void)pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	(void)pthread_cond_init(&slot_cv, &a);
-	(void)pthread_condattr_destroy(&a);
-}
-
-enum rc
-scan_slot_acquire(unsigned max, uint64_t deadline_ms)
-{
-	struct timespec	 ts;
-	enum rc		 rc = RC_OK;
-
-	(void)pthread_once(&slot_once, slot_init);
-	ts.tv_sec = (time_t)(deadline_ms / 1000);
-	ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
-	(void)pthread_mutex_lock(&slot_mu);
-	while (slot_used >= (max > 0 ? max : 1) && rc == RC_OK)
-		if (pthread_cond_timedwait(&slot_cv, &slot_mu, &ts) ==
-		    ETIMEDOUT)
-			rc = RC_TIMEOUT;
-	if (rc == RC_OK) {
-		slot_used++;
-		if (slot_used > slot_peak)
-			slot_peak = slot_used;
-	}
-	(void)pthread_mutex_unlock(&slot_mu);
-	return rc;
-}
-
-void
-scan_slot_release(void)
-{
-	(void)pthread_once(&slot_once, slot_init);
-	(void)pthread_mutex_lock(&slot_mu);
-	if (slot_used > 0)
-		slot_used--;
-	(void)pthread_cond_signal(&slot_cv);
-	(void)pthread_mutex_unlock(&slot_mu);
-}
-
-unsigned
-scan_slot_peak(int reset)
-{
-	unsigned	 p;
-
-	(void)pthread_mutex_lock(&slot_mu);
-	p = slot_peak;
-	if (reset)
-		slot_peak = 0;
-	(void)pthread_mutex_unlock(&slot_mu);
-	return p;
-}
-
-/* A read-only descriptor of its own (own offset) for the message. */
-static int
-readonly_fd(int fd)
-{
-	char	 path[64];
-	int	 ro;
-
-	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ro = open(path, O_RDONLY | O_CLOEXEC);
-	if (ro < 0)
-		ro = fcntl(fd, F_DUPFD_CLOEXEC, 0);	/* no /proc */
-	return ro;
-}
-
-/* Milliseconds until deadline, at least 0. */
-static int
-remaining(uint64_t deadline)
-{
-	uint64_t	 now = now_ms();
-
-	if (now >= deadline)
-		return 0;
-	return deadline - now > INT32_MAX ? INT32_MAX : (int)(deadline - now);
-}
-
-static enum rc
-send_request(int qfd, uint64_t id, int msgfd, int replyfd, uint64_t deadline)
-{
-	union {
-		char		 buf[CMSG_SPACE(2 * sizeof(int))];
-		struct cmsghdr	 align;
-	} cm;
-	char		 line[SCANPROTO_MAX];
-	struct msghdr	 mh;
-	struct iovec	 iov;
-	struct cmsghdr	*c;
-	struct pollfd	 p;
-	int		 fds[2] = { msgfd, replyfd };
-
-	iov.iov_len = scanproto_request_encode(line, sizeof(line), id);
-	iov.iov_base = line;
-	memset(&mh, 0, sizeof(mh));
-	memset(&cm, 0, sizeof(cm));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(c), fds, sizeof(fds));
-	for (;;) {
-		if (sendmsg(qfd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
-			return RC_OK;
-		if (errno != EAGAIN && errno != EINTR)
-			return RC_TEMP;
-		p.fd = qfd;
-		p.events = POLLOUT;
-		if (poll(&p, 1, remaining(deadline)) == 0 &&
-		    remaining(deadline) == 0)
-			return RC_TIMEOUT;
-	}
-}
-
-void
-scan_client_scan(int msgfd, uint64_t deadline, struct scan_result *r)
-{
-	struct pollfd	 p;
-	char		 line[SCANPROTO_MAX + 1];
-	uint64_t	 id, rid = 0;
-	ssize_t		 n;
-	enum rc		 rc;
-	int		 qfd = scan_client_fd(), ro, rp[2], k;
-
-	memset(r, 0, sizeof(*r));
-	if (qfd < 0) {
-		scan_result_set(r, SCAN_ERROR, "scanner service not running");
-		return;
-	}
-	if ((ro = readonly_fd(msgfd)) < 0) {
-		scan_result_set(r, SCAN_ERROR, "message descriptor: %s",
-		    strerror(errno));
-		return;
-	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rp) != 0) {
-		scan_result_set(r, SCAN_ERROR, "socketpair: %s",
-		    strerror(errno));
-		(void)close(ro);
-		return;
-	}
-	id = atomic_fetch_add(&next_id, 1) + 1;
-	rc = send_request(qfd, id, ro, rp[1], deadline);
-	(void)close(ro);
-	(void)close(rp[1]);	/* now only the scanner holds it */
-	if (rc != RC_OK) {
-		scan_result_set(r, SCAN_ERROR, rc == RC_TIMEOUT ? "scanner "
-		    "queue full until the deadline" : "cannot queue the scan: "
-		    "%s", strerror(errno));
-		(void)close(rp[0]);
-		return;
-	}
-	p.fd = rp[0];
-	p.events = POLLIN;
-	do {
-		p.revents = 0;
-		k = poll(&p, 1, remaining(deadline));
-	} while (k < 0 && errno == EINTR);
-	if (k <= 0 || p.revents == 0) {
-		scan_result_set(r, SCAN_ERROR, "scan timed out");
-		(void)close(rp[0]);
-		return;
-	}
-	n = recv(rp[0], line, sizeof(line), MSG_DONTWAIT);
-	(void)close(rp[0]);
-	if (n == 0 || (n < 0 && errno == ECONNRESET))
-		scan_result_set(r, SCAN_ERROR, "scanner process died");
-	else if (n < 0)
-		scan_result_set(r, SCAN_ERROR, "reading the scan reply: %s",
-		    strerror(errno));
-	else if (scanproto_reply_parse(line, (size_t)n, &rid, r) != RC_OK ||
-	    rid != id)
-		scan_result_set(r, SCAN_ERROR, "bad reply from the scanner");
 }

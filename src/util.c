@@ -209,6 +209,16 @@ now_ms(void)
 }
 
 int
+ms_until(uint64_t deadline)
+{
+	uint64_t	 now = now_ms();
+
+	if (now >= deadline)
+		return 0;
+	return deadline - now > INT32_MAX ? INT32_MAX : (int)(deadline - now);
+}
+
+int
 ere_bounded(const char *re, struct err *e)
 {
 	const char	*p;

@@ -41,10 +41,27 @@
 # tables (MIME parsing, blocked extensions, spam and antivirus only), the
 # like-for-like row; the acceptance ratio is portero's, with the tables.
 #
+# The ceiling: both sides have libclamav scan the same message with the
+# same engine, which bounds them both.  Before the milters run, tests/bench/avspeed (avspeed.c, no milter, no socket)
+# loads the same database with portero's limits and scan options, forks P
+# processes sharing the engine copy-on-write, and has them scan each
+# message from a file descriptor, 4 x CONTENT_MSGS_* scans in all (the
+# milters' message count runs under a second there), best of
+# CONTENT_REPEAT: the engine's own scans/s on this machine, for P
+# = 1, CONTENT_SCANNERS, the number of CPUs, and min(CONTENT_CONC,
+# CONTENT_SCANNERS, CPUs) (each value once); every scan must be clean,
+# and the EICAR message infected.
+#
 # Prints, per size, milter and concurrency: messages, msgs/s, MB/s
 # (10^6 bytes of message as sent, headers included), latency p50/p99 (ms,
-# from MAIL to the last reply of the message), errors, and the ratio
-# portero/clamav-milter in msgs/s.  Then the memory of the engine
+# from MAIL to the last reply of the message), errors, the ratio
+# portero/clamav-milter in msgs/s (vs-clamav), and the ratio to the
+# libclamav ceiling (vs-lib): msgs/s / libclamav scans/s with P = the
+# scans that can run at once, min(conc, CPUs, and for portero
+# CONTENT_SCANNERS; clamd has a thread for every connection); then the
+# libclamav rows (conc = P, msgs = scans) and a line per size with the
+# milter/libclamav ratios at CONTENT_CONC: how close each milter gets to
+# the engine's own ceiling.  Then the memory of the engine
 # holders: RSS and PSS (/proc/PID/smaps_rollup) summed over portero's
 # scan manager and scanners, and clamd's, once the database is loaded and
 # again after the runs ("one engine shared by the pool").
@@ -53,13 +70,15 @@
 # run got its replies and was accepted, on both sides; CONTENT_EICAR
 # messages with the EICAR string as a base64 attachment (eicar.txt) are
 # refused by both: portero with 554 (antivirus.on_infected = reject),
-# clamav-milter with a reject.  No pass/fail on the figures unless
+# clamav-milter with a reject; avspeed finds every bench message clean
+# and the EICAR message infected.  No pass/fail on the figures unless
 # CONTENT_TARGET (e.g. 2) is set: then portero/clamav-milter at
 # CONTENT_CONC must reach it for each size.
 #
 # Environment:
 #   PORTERO=path         portero binary (default build/portero)
 #   MILTERGEN=path       miltergen binary (default: built into build/bench)
+#   AVSPEED=path         avspeed binary (default: built into build/bench)
 #   CLAMD=path           clamd (default /usr/sbin/clamd)
 #   CLAMAV_MILTER=path   clamav-milter (default /usr/sbin/clamav-milter)
 #   CONTENT_MSGS_4K=N    4 KB messages per run (default 4000)
@@ -75,6 +94,7 @@
 #                        (default: none)
 #   CONTENT_CLAMAV=0     no clamav-milter + clamd rows
 #   CONTENT_NORULES=0    no portero-av rows
+#   CONTENT_CEILING=0    no libclamav ceiling (avspeed) rows or ratios
 #   BENCH_CONTENT_AV=0   portero without its antivirus module (content
 #                        and spam only; no EICAR check for portero)
 #   CC                   C compiler (default cc)
@@ -110,6 +130,7 @@ target=${CONTENT_TARGET:-}
 use_av=${BENCH_CONTENT_AV:-1}
 use_clamav=${CONTENT_CLAMAV:-1}
 use_norules=${CONTENT_NORULES:-1}
+use_ceiling=${CONTENT_CEILING:-1}
 cc=${CC:-cc}
 threads=$conc_hi	# clamd's MaxThreads
 [ "$scanners" -gt "$threads" ] && threads=$scanners
@@ -121,11 +142,13 @@ declare -A nmsgs=([4k]=${CONTENT_MSGS_4K:-4000} [100k]=${CONTENT_MSGS_100K:-600}
 declare -A bytes	# size -> message bytes
 declare -A rate		# "milter size conc" -> msgs/s
 declare -A mem		# "milter when" -> "rss pss" (KiB)
+declare -A ceil		# "size procs" -> libclamav scans/s
 
 tmp=
 pids=
 stopping=
 rows=()
+crows=()	# the libclamav rows
 checks=()
 failed=0
 
@@ -140,6 +163,16 @@ trap 'exit 130' INT TERM
 mkdir -p "$build" "$raw"
 rm -f "$raw"/content-*
 miltergen=$(bench_tool miltergen -lpthread)
+avspeed=
+if [ "$use_ceiling" != 0 ]; then
+	# shellcheck disable=SC2046  # pkg-config's words, one per argument
+	avspeed=$(bench_tool avspeed $(pkg-config --cflags --libs libclamav)) || {
+		log "content: avspeed did not build (pkg-config, libclamav-dev?):" \
+		    "no libclamav ceiling"
+		use_ceiling=0
+	}
+fi
+ncpu=$(nproc)
 have_portero=1
 [ -x "$portero" ] || { log "content: no portero at $portero: its rows are skipped"; have_portero=0; }
 if [ "$use_clamav" != 0 ]; then
@@ -160,6 +193,7 @@ chmod 755 "$tmp"
 db=$tmp/db
 mkdir -p "$db" "$tmp/spool" "$tmp/avtmp" "$tmp/clamdtmp"
 start=$(date +%s)
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- database, messages, rule tables ----
 log "content: generating the database ($n_hdb + 1 MD5, $n_ndb body" \
@@ -403,6 +437,63 @@ for s in $sizes eicar; do
 done
 cp "$tmp/header_checks" "$raw/content-header_checks"
 cp "$tmp/body_checks" "$raw/content-body_checks"
+
+# ---- the libclamav ceiling ----
+# ceiling SIZE P: best of $repeat avspeed runs, about 4 x nmsgs[SIZE]
+# scans in all -> ceil[SIZE P], crows
+ceiling() {
+	local s=$1 p=$2 k out res best='' bestrate=-1 r n mbs
+	n=$(((4 * nmsgs[$s] + p - 1) / p))
+	for k in $(seq 1 "$repeat"); do
+		out=$raw/content-libclamav-$s-p$p-$k.txt
+		log "content: libclamav $s: $p x $n scans (run $k/$repeat)"
+		"$avspeed" -d "$db" -t "$tmp/avtmp" -p "$p" -n "$n" \
+		    "$tmp/msg-$s.eml" >"$out" 2>&1 || true
+		res=$(grep '^result ' "$out" | tail -n 1 || true)
+		if [ -z "$res" ]; then
+			check FAIL "libclamav $s P=$p: $(grep -v '^result' "$out" | tail -n 1)"
+			return 0
+		fi
+		r=$(field rate "$res")
+		if awk -v a="$r" -v b="$bestrate" 'BEGIN { exit !(a > b) }'; then
+			best=$res
+			bestrate=$r
+		fi
+	done
+	ceil[$s $p]=$bestrate
+	mbs=$(awk -v r="$bestrate" -v b="${bytes[$s]}" \
+	    'BEGIN { printf "%.1f", r * b / 1e6 }')
+	crows+=("$s|libclamav|$p|$(field scans "$best")|$bestrate|$mbs|-|-|0")
+}
+
+# min A B...: the smallest
+min() {
+	local m=$1 v
+	for v in "$@"; do
+		[ "$v" -lt "$m" ] && m=$v
+	done
+	echo "$m"
+}
+
+if [ "$use_ceiling" != 0 ]; then
+	# the engine alone, before any milter runs; P values once each
+	plist=$(printf '%s\n' 1 "$scanners" "$ncpu" \
+	    "$(min "$conc_hi" "$scanners" "$ncpu")" | sort -n -u | tr '\n' ' ')
+	for s in $sizes; do
+		for p in $plist; do
+			ceiling "$s" "$p"
+		done
+	done
+	out=$raw/content-libclamav-eicar.txt
+	"$avspeed" -d "$db" -t "$tmp/avtmp" -p 1 -n 1 -e "$tmp/msg-eicar.eml" \
+	    >"$out" 2>&1 || true
+	res=$(grep '^result ' "$out" | tail -n 1 || true)
+	if [ -n "$res" ]; then
+		check PASS "libclamav eicar: found $(field virus "$res")"
+	else
+		check FAIL "libclamav eicar: $(tail -n 1 "$out")"
+	fi
+fi
 
 # ---- memory of processes ----
 # mem_of PID...: summed Rss and Pss (KiB) from /proc/PID/smaps_rollup
@@ -689,21 +780,50 @@ ratio() {	# ratio A B
 mib() {		# mib KIB
 	awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'
 }
+# lib_p MILTER CONC: P of the libclamav row for a milter row: the scans
+# that can run at once
+lib_p() {
+	case $1 in
+	clamav-milter) min "$2" "$ncpu" ;;	# MaxThreads >= conc
+	*) min "$2" "$scanners" "$ncpu" ;;
+	esac
+}
 echo
 echo "End of message: portero (content rules + spam + ClamAV), portero-av" \
-    "(no rule tables) and clamav-milter + clamd; $(nproc) cores, unix sockets"
-printf '%-5s %-13s %4s %6s %8s %7s %8s %8s %6s %9s\n' size milter conc \
-    msgs msgs/s MB/s p50ms p99ms errors vs-clamav
-for r in "${rows[@]}"; do
+    "(no rule tables) and clamav-milter + clamd; $ncpu cores, unix sockets;" \
+    "load average before the runs: $load0"
+printf '%-5s %-13s %4s %6s %8s %7s %8s %8s %6s %9s %6s\n' size milter conc \
+    msgs msgs/s MB/s p50ms p99ms errors vs-clamav vs-lib
+for r in "${rows[@]}" ${crows[@]+"${crows[@]}"}; do
 	IFS='|' read -r s m c n rt mbs p50 p99 err <<<"$r"
 	vo=-
-	[ "$m" != clamav-milter ] && vo=$(ratio "$rt" "${rate[clamav-milter $s $c]:-}")
-	printf '%-5s %-13s %4s %6s %8s %7s %8s %8s %6s %9s\n' "$s" "$m" "$c" \
-	    "$n" "$rt" "$mbs" "$p50" "$p99" "$err" "$vo"
+	case $m in
+	portero*) vo=$(ratio "$rt" "${rate[clamav-milter $s $c]:-}") ;;
+	esac
+	vl=-
+	[ "$m" != libclamav ] && vl=$(ratio "$rt" "${ceil[$s $(lib_p "$m" "$c")]:-}")
+	printf '%-5s %-13s %4s %6s %8s %7s %8s %8s %6s %9s %6s\n' "$s" "$m" \
+	    "$c" "$n" "$rt" "$mbs" "$p50" "$p99" "$err" "$vo" "$vl"
 done
 echo "message bytes: 4k ${bytes[4k]}, 100k ${bytes[100k]}, 2m ${bytes[2m]};" \
     "MB = 10^6 bytes; vs-clamav: msgs/s / clamav-milter msgs/s (same size" \
-    "and concurrency)."
+    "and concurrency); vs-lib: msgs/s / libclamav scans/s with P =" \
+    "min(conc, $ncpu cores, and for portero its $scanners scanners)."
+if [ "$use_ceiling" != 0 ]; then
+	echo "libclamav: tests/bench/avspeed, the engine alone (same database," \
+	    "limits and options, P processes sharing it, conc = P, msgs =" \
+	    "scans, best of $repeat); share of that ceiling at c=$conc_hi:"
+	for s in $sizes; do
+		line="  $s:"
+		for m in portero portero-av clamav-milter; do
+			[ -n "${rate[$m $s $conc_hi]:-}" ] || continue
+			p=$(lib_p "$m" "$conc_hi")
+			line="$line $m/libclamav(P=$p) $(ratio "${rate[$m $s $conc_hi]}" \
+			    "${ceil[$s $p]:-}");"
+		done
+		echo "${line%;}"
+	done
+fi
 echo "database: $n_hdb + 1 MD5 (.hdb), $n_ndb body (.ndb) signatures;" \
     "tables: 100 header_checks, 100 body_checks patterns (none matching)."
 [ "$use_av" != 0 ] || echo "portero ran WITHOUT its antivirus module" \

@@ -20,12 +20,16 @@
  * logged (taken with log_set_decision_sink()) and the one of each
  * message refused at RCPT or finished must hold no control character,
  * no newline and exactly the two '"' around reason= (fewer only in a
- * line cut at the length limit).
+ * line cut at the length limit).  The last config adds the content stage
+ * (header/body check tables written at start, blocked attachments, GTUBE,
+ * spam levels, a memory limit small enough that big inputs go through the
+ * temporary file): header handling, MIME walk and edits on fuzzed mail.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cfg.h"
@@ -39,7 +43,7 @@
 
 #define OPS_MAX		4096
 #define LINE_LIMIT	(8192 - 16)	/* log.c: LINE_MAX_LEN - 16 */
-#define NCFG		(sizeof(configs) / sizeof(configs[0]))
+#define NCFG		(sizeof(configs) / sizeof(configs[0]) + 1)
 
 static const char *const configs[] = {
 	/* 0: the first checks, refusing at once */
@@ -82,6 +86,62 @@ static const char *const configs[] = {
 };
 
 static struct cfg	*cfgs[NCFG];
+
+/* The content config: tables in files of their own. */
+static const char hdr_table[] =
+    "/^Subject: .*(viagra|casino)/ REJECT no $1\n"
+    "/^Received:/ IGNORE\n"
+    "/^X-Hold:/ HOLD\n"
+    "/^X-Drop:/ DISCARD\n"
+    "/^X-Score: ([0-9])/ SCORE 2.5 scored $1\n"
+    "/^X-Warn:/ WARN warned\n"
+    "/^X-Replace: (.*)/ REPLACE X-Replaced: $1\n"
+    "/^X-Prepend:/ PREPEND X-Prepended: yes\n"
+    "if /^Content-Type:/\n"
+    "/name=\"?[^\"]*\\.(bat|pif)/ REJECT bad name\n"
+    "endif\n"
+    "/^(a|aa)+$/ REJECT slow\n";
+static const char body_table[] =
+    "/^TV[nopqr]....[AB]..A.A....*AAAA...*AAAA/ REJECT exe\n"
+    "!/./ DUNNO\n"
+    "/(x+x+)+y/ REJECT slow\n"
+    "/^(5[0-9][0-9]) / 550 5.7.1 code $1\n";
+
+static char	 hc[64], bc[64];
+
+static void
+remove_tables(void)
+{
+	(void)unlink(hc);
+	(void)unlink(bc);
+}
+
+static char *
+content_config(void)
+{
+	static char	 text[1024];
+	FILE		*f;
+
+	(void)snprintf(hc, sizeof(hc), "/tmp/portero-fuzz-%ld-hc",
+	    (long)getpid());
+	(void)snprintf(bc, sizeof(bc), "/tmp/portero-fuzz-%ld-bc",
+	    (long)getpid());
+	if ((f = fopen(hc, "w")) == NULL || fputs(hdr_table, f) < 0 ||
+	    fclose(f) != 0 || (f = fopen(bc, "w")) == NULL ||
+	    fputs(body_table, f) < 0 || fclose(f) != 0)
+		abort();
+	(void)atexit(remove_tables);
+	(void)snprintf(text, sizeof(text),
+	    "log = { level = \"err\"; };\n"
+	    "networks = { internal = [ \"10.0.0.0/8\" ]; };\n"
+	    "content = { header_checks = \"pcre:%s\"; body_checks = "
+	    "\"regexp:%s\"; memory_limit = \"4K\"; max_size = \"64K\"; "
+	    "spool_dir = \"/tmp\"; mime_max_depth = 5; mime_max_parts = 50; "
+	    "match_limit = 1000; };\n"
+	    "spam = { tag_level = -5.0; tag2_level = 1.0; kill_level = 30.0; };\n",
+	    hc, bc);
+	return text;
+}
 
 static void
 check_reply(struct conn_ctx *c, const struct verdict *v)
@@ -224,7 +284,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	metrics_init();
 	path = fuzz_tmpfile("fuzz-pipeline");
 	for (i = 0; i < NCFG; i++) {
-		fuzz_tmpfile_write(configs[i], strlen(configs[i]));
+		const char *text = i < NCFG - 1 ? configs[i] :
+		    content_config();
+
+		fuzz_tmpfile_write(text, strlen(text));
 		err_clear(&e);
 		if ((cfgs[i] = cfg_load(path, &e)) == NULL) {
 			fprintf(stderr, "fuzz_pipeline: config %zu: %s\n", i,
