@@ -46,6 +46,13 @@ int	str_iendswith(const char *, const char *);
 int	ere_bounded(const char *re, struct err *e);
 /* Milliseconds of a monotonic clock. */
 uint64_t	now_ms(void);
+struct buf;
+/* Reads the regular file path whole into b (its maximum bounds the
+ * size: a larger file is an error).  0, or -1 with e naming the path. */
+int		file_read(const char *path, struct buf *b, struct err *e);
+/* A waitpid() status for logs: "exited with status N", "killed by
+ * signal N (NAME)". */
+void		exit_describe(int status, char *buf, size_t len);
 /* Milliseconds from now until deadline (a now_ms() value), 0 if past,
  * at most INT32_MAX: a poll() timeout. */
 int		ms_until(uint64_t deadline);

@@ -28,17 +28,13 @@
  * Owns the tables it returns (freed by the *_free functions).
  * Thread-safe: no global state; a parsed table is read-only.
  */
-#include <sys/stat.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "dkimkey.h"
@@ -482,56 +478,6 @@ table_file(const char *spec, struct err *e)
 	return NULL;
 }
 
-/* Reads a whole table file into b (at most DKIMTAB_FILE_MAX bytes). */
-static int
-table_read(const char *path, struct buf *b, struct err *e)
-{
-	struct stat	 st;
-	char		 chunk[16384];
-	ssize_t		 r;
-	enum rc		 rc;
-	int		 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		err_set(e, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0) {
-		err_set(e, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err_set(e, "%s: not a regular file", path);
-		goto fail;
-	}
-	for (;;) {
-		r = read(fd, chunk, sizeof(chunk));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			err_set(e, "%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		rc = buf_append(b, chunk, (size_t)r);
-		if (rc == RC_NOMEM) {
-			err_set(e, "%s: out of memory", path);
-			goto fail;
-		}
-		if (rc != RC_OK) {
-			err_set(e, "%s: larger than %lu MB", path,
-			    DKIMTAB_FILE_MAX >> 20);
-			goto fail;
-		}
-	}
-	(void)close(fd);
-	return 0;
-fail:
-	(void)close(fd);
-	return -1;
-}
-
 int
 dkim_keytable_load(const char *spec, struct dkim_keytable *t, struct err *e)
 {
@@ -544,7 +490,7 @@ dkim_keytable_load(const char *spec, struct dkim_keytable *t, struct err *e)
 	if ((path = table_file(spec, e)) == NULL)
 		return -1;
 	buf_init(&b, DKIMTAB_FILE_MAX);
-	if (table_read(path, &b, e) == 0)
+	if (file_read(path, &b, e) == 0)
 		rc = dkim_keytable_parse(path, buf_str(&b), b.len, t, e);
 	if (b.data != NULL)
 		explicit_bzero(b.data, b.len);	/* may hold key data */
@@ -565,7 +511,7 @@ dkim_signtable_load(const char *spec, struct dkim_signtable *t,
 	if ((path = table_file(spec, e)) == NULL)
 		return -1;
 	buf_init(&b, DKIMTAB_FILE_MAX);
-	if (table_read(path, &b, e) == 0)
+	if (file_read(path, &b, e) == 0)
 		rc = dkim_signtable_parse(path, buf_str(&b), b.len, t, e);
 	buf_free(&b);
 	return rc;

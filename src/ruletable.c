@@ -41,18 +41,15 @@
  * the load (ruletable_parse() and ruletable_load() use only their own
  * parser state); lookups are ruletable_match.c's.
  */
-#include <sys/stat.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "ruletable_int.h"
+#include "util.h"
 
 #define RT_FILE_MAX	(16UL * 1024 * 1024)	/* bytes */
 #define RT_RULES_MAX	100000			/* rules, if and endif lines */
@@ -655,56 +652,6 @@ out:
 	return t;
 }
 
-/* Reads a whole table file into b (at most RT_FILE_MAX bytes). */
-static int
-read_file(const char *path, struct buf *b, struct err *e)
-{
-	struct stat	 st;
-	char		 chunk[16384];
-	ssize_t		 r;
-	enum rc		 rc;
-	int		 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		err_set(e, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0) {
-		err_set(e, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err_set(e, "%s: not a regular file", path);
-		goto fail;
-	}
-	for (;;) {
-		r = read(fd, chunk, sizeof(chunk));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			err_set(e, "%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		rc = buf_append(b, chunk, (size_t)r);
-		if (rc == RC_NOMEM) {
-			err_set(e, "%s: out of memory", path);
-			goto fail;
-		}
-		if (rc != RC_OK) {
-			err_set(e, "%s: larger than %lu MB", path,
-			    RT_FILE_MAX >> 20);
-			goto fail;
-		}
-	}
-	(void)close(fd);
-	return 0;
-fail:
-	(void)close(fd);
-	return -1;
-}
-
 struct ruletable *
 ruletable_load(const char *path, enum rule_syntax syntax,
     const struct rule_limits *lim, struct err *e)
@@ -713,7 +660,7 @@ ruletable_load(const char *path, enum rule_syntax syntax,
 	struct buf		 b;
 
 	buf_init(&b, RT_FILE_MAX);
-	if (read_file(path, &b, e) == 0)
+	if (file_read(path, &b, e) == 0)
 		t = ruletable_parse(path, buf_str(&b), b.len, syntax, lim, e);
 	buf_free(&b);
 	return t;

@@ -319,19 +319,6 @@ tmp_sweep(void)
 }
 
 static void
-describe_exit(int status, char *buf, size_t len)
-{
-	if (WIFEXITED(status))
-		(void)snprintf(buf, len, "exited with status %d",
-		    WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		(void)snprintf(buf, len, "killed by signal %d (%s)",
-		    WTERMSIG(status), strsignal(WTERMSIG(status)));
-	else
-		(void)snprintf(buf, len, "ended (status %d)", status);
-}
-
-static void
 reap(int stopping)
 {
 	struct worker	*w;
@@ -348,7 +335,7 @@ reap(int stopping)
 			continue;
 		/* whatever libclamav left behind when the scanner died */
 		(void)nftw(w->tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-		describe_exit(status, why, sizeof(why));
+		exit_describe(status, why, sizeof(why));
 		if (w->gen == mg.gen && !stopping) {
 			log_msg(LOG_ERR, "scanner %u (generation %u, pid %ld) "
 			    "%s; replacing it", w->slot, w->gen, (long)pid,

@@ -67,19 +67,6 @@ start_child(const char *cfgpath, int reread)
 }
 
 static void
-describe_exit(int status, char *buf, size_t len)
-{
-	if (WIFEXITED(status))
-		(void)snprintf(buf, len, "exited with status %d",
-		    WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		(void)snprintf(buf, len, "killed by signal %d (%s)",
-		    WTERMSIG(status), strsignal(WTERMSIG(status)));
-	else
-		(void)snprintf(buf, len, "stopped (status %d)", status);
-}
-
-static void
 av_start(const char *cfgpath, uint64_t now)
 {
 	if (av.q[1] < 0)
@@ -175,7 +162,7 @@ supervisor_run(const struct cfg *cfg, const char *cfgpath)
 					av.pid = 0;
 					if (stopping || !av.wanted)
 						continue;
-					describe_exit(status, why, sizeof(why));
+					exit_describe(status, why, sizeof(why));
 					log_msg(LOG_ERR, "scan manager process "
 					    "%ld %s; restarting it", (long)p,
 					    why);
@@ -190,7 +177,7 @@ supervisor_run(const struct cfg *cfg, const char *cfgpath)
 				child = 0;
 				if (stopping)
 					break;
-				describe_exit(status, why, sizeof(why));
+				exit_describe(status, why, sizeof(why));
 				log_msg(LOG_ERR, "milter process %ld %s; "
 				    "restarting it", (long)p, why);
 				restart_at = last_start + RESTART_GAP_MS > now ?

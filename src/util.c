@@ -9,7 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "buf.h"
 #include "util.h"
 
 enum rc
@@ -266,4 +272,66 @@ ere_bounded(const char *re, struct err *e)
 		prev = q;
 	}
 	return 0;
+}
+
+int
+file_read(const char *path, struct buf *b, struct err *e)
+{
+	struct stat	 st;
+	char		 chunk[16384];
+	ssize_t		 r;
+	enum rc		 rc;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		err_set(e, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		err_set(e, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err_set(e, "%s: not a regular file", path);
+		goto fail;
+	}
+	for (;;) {
+		r = read(fd, chunk, sizeof(chunk));
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			err_set(e, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		rc = buf_append(b, chunk, (size_t)r);
+		if (rc == RC_NOMEM) {
+			err_set(e, "%s: out of memory", path);
+			goto fail;
+		}
+		if (rc != RC_OK) {
+			err_set(e, "%s: larger than %zu MB", path,
+			    b->max >> 20);
+			goto fail;
+		}
+	}
+	(void)close(fd);
+	return 0;
+fail:
+	(void)close(fd);
+	return -1;
+}
+
+void
+exit_describe(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		(void)snprintf(buf, len, "exited with status %d",
+		    WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		(void)snprintf(buf, len, "killed by signal %d (%s)",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		(void)snprintf(buf, len, "stopped (status %d)", status);
 }
