@@ -187,6 +187,12 @@ db_changed(void)
  * Manager process.
  */
 
+/*
+ * Where the scanners' directories go: antivirus.tmpdir, else /dev/shm
+ * (memory: libclamav writes every part and archive member it extracts
+ * to a file, and on a disk file system that costs more than the scan),
+ * else $TMPDIR or /tmp.
+ */
 static const char *
 tmp_base(void)
 {
@@ -194,6 +200,8 @@ tmp_base(void)
 
 	if (*mg.set.tmpdir != '\0')
 		return mg.set.tmpdir;
+	if (access("/dev/shm", W_OK | X_OK) == 0)
+		return "/dev/shm";
 	return t != NULL && *t == '/' ? t : "/tmp";
 }
 

@@ -44,12 +44,13 @@ wait_stopping() {
 	stopping=
 }
 
-# Stops every process in $pids and removes $tmp (an EXIT trap).
+# Stops every process in $pids and removes $tmp and $shm (an EXIT trap).
 bench_cleanup() {
 	local p
 	for p in ${pids:-}; do
 		stop_pid "$p"
 	done
+	[ -n "${shm:-}" ] && rm -rf "$shm"
 	[ -n "${tmp:-}" ] && rm -rf "$tmp"
 }
 

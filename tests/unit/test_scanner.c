@@ -641,6 +641,41 @@ scan_thread(void *arg)
 	return NULL;
 }
 
+/* No antivirus.tmpdir: the scanners' directories are in /dev/shm
+ * (memory) when it is writable, and gone when the service stops. */
+static void
+test_default_tmpdir(void **state)
+{
+	struct scan_service	 sv;
+	struct scan_settings	 s;
+	struct scan_result	 r;
+	struct stat		 st;
+	pid_t			 kids[8];
+	char			 dir[512];
+	int			 i;
+
+	(void)state;
+	if (access("/dev/shm", W_OK | X_OK) != 0)
+		skip();
+	settings(&s);
+	s.scanners = 1;
+	s.tmpdir[0] = '\0';
+	start(&sv, &s);
+	scan_mem(eicar, strlen(eicar), SCAN_MS, &r);
+	expect(&r, SCAN_FOUND, "Eicar-Test-Signature", "default tmpdir");
+	assert_int_equal(wait_children(sv.pid, 1, 5000, kids, 8), 1);
+	(void)snprintf(dir, sizeof(dir), "/dev/shm/portero-scan.%ld",
+	    (long)kids[0]);
+	for (i = 0; i < 250 && stat(dir, &st) != 0; i++)
+		(void)usleep(20 * 1000);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode) && (st.st_mode & 077) == 0);
+	scanner_service_stop(&sv);
+	for (i = 0; i < 250 && stat(dir, &st) == 0; i++)
+		(void)usleep(20 * 1000);
+	assert_int_not_equal(stat(dir, &st), 0);
+}
+
 static void
 test_scanner_killed(void **state)
 {
@@ -1472,6 +1507,7 @@ main(void)
 		cmocka_unit_test(test_verdicts),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_scanner_killed),
+		cmocka_unit_test(test_default_tmpdir),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_reload),
