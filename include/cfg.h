@@ -79,6 +79,7 @@ struct cfg {
 
 	struct check_inst checks[CHECK_MAX];
 	size_t		 nchecks;
+	int		 keeps_content;	/* a CHECK_CONTENT module is on */
 
 	struct store_conf store;	/* restart-only: one store a process */
 	struct dns_conf	 dns;

@@ -652,6 +652,7 @@ compile_checks(struct cfg *c, const config_t *cf, struct err *e)
 			return -1;
 		}
 		c->nchecks++;
+		c->keeps_content |= (ops->flags & CHECK_CONTENT) != 0;
 	}
 	return 0;
 }

@@ -442,12 +442,7 @@ pipeline_rcpt(struct conn_ctx *c, const char *raw, struct verdict *out)
 int
 pipeline_keeps_content(const struct cfg *cfg)
 {
-	size_t	 i;
-
-	for (i = 0; i < cfg->nchecks; i++)
-		if (cfg->checks[i].ops->flags & CHECK_CONTENT)
-			return 1;
-	return 0;
+	return cfg->keeps_content;
 }
 
 /* Keeps content for the CHECK_CONTENT modules; on failure they find

@@ -44,6 +44,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "milter.h"
 #include "scanner_int.h"
 #include "util.h"
 
@@ -470,13 +471,7 @@ manager_signals(void)
 {
 	sigset_t	 set;
 
-	sigfillset(&set);
-	sigdelset(&set, SIGSEGV);
-	sigdelset(&set, SIGBUS);
-	sigdelset(&set, SIGFPE);
-	sigdelset(&set, SIGILL);
-	sigdelset(&set, SIGABRT);
-	(void)sigprocmask(SIG_SETMASK, &set, NULL);
+	milter_block_signals();		/* all but the fatal ones */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);
