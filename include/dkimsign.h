@@ -8,8 +8,9 @@
  * fields: those of RFC 6376 section 5.4.1 that the message has (every
  * instance), plus one more of each oversigned name.  No l= tag.
  *
- * Keys are parsed once (dksign_key) and shared read-only by every thread;
- * a signer belongs to one message (one thread at a time).
+ * Keys are parsed once (dksign_key) and shared by every thread (read-only
+ * but for a locked pool of signing contexts set up for the key); a signer
+ * belongs to one message (one thread at a time).
  */
 #ifndef PORTERO_DKIMSIGN_H
 #define PORTERO_DKIMSIGN_H

@@ -123,21 +123,27 @@ arena_strdup(struct arena *a, const char *s)
 	return arena_strndup(a, s, strlen(s));
 }
 
+/* Short texts (most) are formatted once, on the stack, then copied. */
 char *
 arena_printf(struct arena *a, const char *fmt, ...)
 {
 	va_list	 ap;
+	char	 tmp[256];
 	int	 n;
 	char	*p;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return NULL;
 	p = arena_alloc(a, (size_t)n + 1);
 	if (p == NULL)
 		return NULL;
+	if ((size_t)n < sizeof(tmp)) {
+		memcpy(p, tmp, (size_t)n + 1);
+		return p;
+	}
 	va_start(ap, fmt);
 	(void)vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);

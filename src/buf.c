@@ -85,16 +85,28 @@ buf_putc(struct buf *b, char c)
 	return buf_append(b, &c, 1);
 }
 
+/*
+ * Formats into the room already there (cap is at most max + 1, so what
+ * fits is within the limit): one pass for most texts; a second one
+ * after growing.  A failure leaves the text as it was.
+ */
 enum rc
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list	 ap2;
+	size_t	 room = b->cap > b->len ? b->cap - b->len : 0;
 	int	 n;
 	enum rc	 rc;
 
 	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
+	n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap2);
 	va_end(ap2);
+	if (n >= 0 && (size_t)n < room) {
+		b->len += (size_t)n;
+		return RC_OK;
+	}
+	if (room > 0)
+		b->data[b->len] = '\0';	/* undo a cut text */
 	if (n < 0)
 		return RC_INVAL;
 	rc = buf_grow(b, (size_t)n);

@@ -14,6 +14,7 @@
  * content, and how many empty lines are held back (trailing empty lines
  * are not part of the body hash).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,10 @@
 #include "util.h"
 
 #define HDRS_MAX	(1u << 20)	/* header bytes kept for signing */
+#define CANON_MAX	(HDRS_MAX + 64)	/* bytes of one canonical field */
 #define FIELDS_MAX	1000
 #define OUT_CHUNK	4096
+#define IDLE_MAX	16	/* signing contexts kept per key */
 
 /* RFC 6376 section 5.4.1: the fields signed when present. */
 static const char *const signed_names[] = {
@@ -39,14 +42,31 @@ static const char *const signed_names[] = {
 	"Content-ID", "Content-Description", "Sender",
 };
 
+/*
+ * Signing contexts of a key, set up and waiting for a signature: a
+ * context set up from scratch (EVP_DigestSignInit with the key) looks the
+ * algorithms up again, several microseconds each time; one set up before
+ * is set up again for the same key almost for free.  Each context is used
+ * by one thread at a time, taken from and given back under the lock.
+ */
+struct ctx_pool {
+	pthread_mutex_t	 lock;
+	EVP_MD_CTX	*idle[IDLE_MAX];
+	size_t		 n;
+};
+
 struct dksign_key {
 	EVP_PKEY	*pk;
+	EVP_MD		*sha256;	/* fetched once: an EVP_sha256()
+					 * init looks it up every time */
 	enum dkim_alg	 alg;
+	struct ctx_pool	*pool;		/* the only part that changes */
 };
 
 struct field {
 	char	*name;
 	char	*value;
+	size_t	 nlen;		/* strlen(name) */
 	int	 used;		/* taken by an h= entry */
 };
 
@@ -87,6 +107,17 @@ dksign_key(const struct dkim_keydata *kd, struct err *e)
 		free(k);
 		return NULL;
 	}
+	if ((k->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+		err_set(e, "no SHA-256 in the crypto library");
+		dksign_key_free(k);
+		return NULL;
+	}
+	if ((k->pool = calloc(1, sizeof(*k->pool))) == NULL) {
+		err_set(e, "out of memory");
+		dksign_key_free(k);
+		return NULL;
+	}
+	(void)pthread_mutex_init(&k->pool->lock, NULL);
 	return k;
 }
 
@@ -95,8 +126,61 @@ dksign_key_free(struct dksign_key *k)
 {
 	if (k == NULL)
 		return;
+	if (k->pool != NULL) {
+		while (k->pool->n > 0)
+			EVP_MD_CTX_free(k->pool->idle[--k->pool->n]);
+		(void)pthread_mutex_destroy(&k->pool->lock);
+		free(k->pool);
+	}
 	EVP_PKEY_free(k->pk);
+	EVP_MD_free(k->sha256);
 	free(k);
+}
+
+/* The digest of the signing operation: Ed25519 signs a hash it is
+ * given (RFC 8463), RSA hashes the data itself. */
+static const EVP_MD *
+sign_md(const struct dksign_key *k)
+{
+	return k->alg == DKIM_ALG_ED25519 ? NULL : k->sha256;
+}
+
+/* A context ready to sign with k: an idle one, else a new one; NULL
+ * when out of memory or the key cannot sign. */
+static EVP_MD_CTX *
+ctx_take(const struct dksign_key *k)
+{
+	EVP_MD_CTX	*ctx = NULL;
+
+	(void)pthread_mutex_lock(&k->pool->lock);
+	if (k->pool->n > 0)
+		ctx = k->pool->idle[--k->pool->n];
+	(void)pthread_mutex_unlock(&k->pool->lock);
+	if (ctx != NULL)
+		return ctx;
+	if ((ctx = EVP_MD_CTX_new()) != NULL && EVP_DigestSignInit(ctx, NULL,
+	    sign_md(k), NULL, k->pk) != 1) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+/* After a signature: ctx set up again (a NULL key keeps its key) and
+ * kept for the next one, or freed (after a failure, or pool full). */
+static void
+ctx_give(const struct dksign_key *k, EVP_MD_CTX *ctx, int ok)
+{
+	if (ok && EVP_DigestSignInit(ctx, NULL, sign_md(k), NULL, NULL) ==
+	    1) {
+		(void)pthread_mutex_lock(&k->pool->lock);
+		if (k->pool->n < IDLE_MAX) {
+			k->pool->idle[k->pool->n++] = ctx;
+			ctx = NULL;
+		}
+		(void)pthread_mutex_unlock(&k->pool->lock);
+	}
+	EVP_MD_CTX_free(ctx);
 }
 
 struct dksign *
@@ -107,7 +191,7 @@ dksign_new(const struct dksign_key *key, const struct dksign_opts *o,
 
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->body = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(s->body, EVP_sha256(), NULL) != 1) {
+	    EVP_DigestInit_ex(s->body, key->sha256, NULL) != 1) {
 		dksign_free(s);
 		err_set(e, "out of memory");
 		return NULL;
@@ -154,6 +238,7 @@ dksign_header(struct dksign *s, const char *name, const char *value)
 		free(v->name);
 		return -1;
 	}
+	v->nlen = strlen(name);
 	s->nf++;
 	s->bytes += n;
 	return 0;
@@ -224,17 +309,36 @@ body_byte(struct dksign *s, char c)
 	s->content = 1;
 }
 
-/* Bytes from p that canonicalisation leaves alone once a line has
- * content: no CR or LF, and (relaxed) no space or tab. */
+/* Body bytes that canonicalisation may change: line ends and (relaxed)
+ * whitespace; every other byte is 0. */
+#define BC_EOL	1
+#define BC_WSP	2
+static const unsigned char body_class[256] = {
+	['\r'] = BC_EOL, ['\n'] = BC_EOL, [' '] = BC_WSP, ['\t'] = BC_WSP,
+};
+
+/*
+ * Bytes from p that canonicalisation leaves alone once a line has
+ * content and no whitespace is pending: no CR or LF; relaxed, no tab
+ * and no space other than a single one between two such bytes (one SP
+ * stays one SP), so that a line of text goes in one piece.
+ */
 static size_t
 plain_run(const struct dksign *s, const unsigned char *p, size_t len)
 {
 	size_t	 n;
 
-	for (n = 0; n < len; n++)
-		if (p[n] == '\r' || p[n] == '\n' || (!s->o.bsimple &&
-		    (p[n] == ' ' || p[n] == '\t')))
+	for (n = 0; n < len; n++) {
+		if (body_class[p[n]] == 0)
+			continue;
+		if (body_class[p[n]] == BC_EOL)
 			break;
+		if (s->o.bsimple)
+			continue;
+		if (p[n] != ' ' || n + 1 == len || body_class[p[n + 1]] != 0)
+			break;
+		n++;		/* the space and the byte after it */
+	}
 	return n;
 }
 
@@ -279,70 +383,78 @@ is_wsp(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* Ends the buffer's field with CRLF; its text (allocated), b freed. */
-static char *
-crlf_take(struct buf *b)
+/* Appends the relaxed form of a field ("name:value\r\n") to b. */
+static enum rc
+canon_relaxed(struct buf *b, const char *name, const char *value)
 {
-	char	*out = NULL;
+	const char	*p, *q;
+	enum rc		 rc = RC_OK;
 
-	if (buf_puts(b, "\r\n") == RC_OK)
-		out = strdup(buf_str(b));
-	buf_free(b);
-	return out;
+	for (p = name; *p != '\0' && rc == RC_OK; p++)
+		rc = buf_putc(b, (char)((*p >= 'A' && *p <= 'Z') ?
+		    *p - 'A' + 'a' : *p));
+	if (rc == RC_OK)
+		rc = buf_putc(b, ':');
+	for (p = value; is_wsp(*p); p++)
+		;
+	/* unfolded, runs of whitespace one space, none at the end */
+	while (*p != '\0' && rc == RC_OK) {
+		for (q = p; *q != '\0' && !is_wsp(*q); q++)
+			;
+		rc = buf_append(b, p, (size_t)(q - p));
+		for (p = q; is_wsp(*p); p++)
+			;
+		if (*p != '\0' && rc == RC_OK)
+			rc = buf_putc(b, ' ');
+	}
+	return rc == RC_OK ? buf_puts(b, "\r\n") : rc;
 }
 
 char *
 dksign_canon_header_relaxed(const char *name, const char *value)
 {
 	struct buf	 b;
-	const char	*p;
-	int		 sp = 0;
 
-	buf_init(&b, HDRS_MAX + 64);
-	for (p = name; *p != '\0'; p++)
-		(void)buf_putc(&b, (char)((*p >= 'A' && *p <= 'Z') ?
-		    *p - 'A' + 'a' : *p));
-	(void)buf_putc(&b, ':');
-	for (p = value; is_wsp(*p); p++)
-		;
-	for (; *p != '\0'; p++) {
-		if (is_wsp(*p)) {
-			sp = 1;		/* unfolded, runs collapsed */
-			continue;
-		}
-		if (sp)
-			(void)buf_putc(&b, ' ');
-		sp = 0;
-		if (buf_putc(&b, *p) != RC_OK)
-			break;
+	buf_init(&b, CANON_MAX);
+	if (canon_relaxed(&b, name, value) != RC_OK) {
+		buf_free(&b);
+		return NULL;
 	}
-	return crlf_take(&b);
+	return b.data;
 }
 
 /* The simple form: the field as it is (one space after the colon when
  * the MTA dropped it), CRLF line ends. */
-static char *
-canon_header_simple(const char *name, const char *value)
+static enum rc
+canon_simple(struct buf *b, const char *name, const char *value)
 {
-	struct buf	 b;
 	const char	*p;
+	enum rc		 rc;
 
-	buf_init(&b, HDRS_MAX + 64);
-	(void)buf_printf(&b, "%s:%s", name, *value == ' ' || *value == '\t' ?
-	    "" : " ");
-	for (p = value; *p != '\0'; p++) {
+	rc = buf_puts(b, name);
+	if (rc == RC_OK)
+		rc = buf_puts(b, *value == ' ' || *value == '\t' ? ":" : ": ");
+	for (p = value; *p != '\0' && rc == RC_OK; p++) {
 		if (*p == '\n' && (p == value || p[-1] != '\r'))
-			(void)buf_putc(&b, '\r');
-		(void)buf_putc(&b, *p);
+			rc = buf_putc(b, '\r');
+		if (rc == RC_OK)
+			rc = buf_putc(b, *p);
 	}
-	return crlf_take(&b);
+	return rc == RC_OK ? buf_puts(b, "\r\n") : rc;
 }
 
-static char *
-canon_header(const struct dksign *s, const char *name, const char *value)
+/* Appends the canonical form of a field to in; -1 if in is full or the
+ * form is longer than one field may be (CANON_MAX). */
+static int
+canon_header(const struct dksign *s, struct buf *in, const char *name,
+    const char *value)
 {
-	return s->o.hsimple ? canon_header_simple(name, value) :
-	    dksign_canon_header_relaxed(name, value);
+	size_t	 start = in->len;
+	enum rc	 rc;
+
+	rc = s->o.hsimple ? canon_simple(in, name, value) :
+	    canon_relaxed(in, name, value);
+	return rc == RC_OK && in->len - start <= CANON_MAX ? 0 : -1;
 }
 
 static char *
@@ -375,28 +487,25 @@ oversigned(const struct dksign *s, const char *name)
 static int
 add_name(struct dksign *s, const char *nm, struct buf *hl, struct buf *in)
 {
-	size_t	 j, k, count = 0;
-	char	*c;
-	int	 rc;
+	size_t	 j, k, count = 0, len = strlen(nm);
 
+	/* the length first: most names differ in it */
 	for (j = 0; j < s->nf; j++)
-		count += str_ieq(s->f[j].name, nm);
+		count += s->f[j].nlen == len && str_ieq(s->f[j].name, nm);
 	if (oversigned(s, nm))
 		count++;
 	for (k = 0; k < count; k++) {
-		if (buf_printf(hl, "%s%s", hl->len ? ":" : "", nm) != RC_OK)
+		if ((hl->len > 0 && buf_putc(hl, ':') != RC_OK) ||
+		    buf_append(hl, nm, len) != RC_OK)
 			return -1;
 		for (j = s->nf; j-- > 0; )
-			if (!s->f[j].used && str_ieq(s->f[j].name, nm))
+			if (!s->f[j].used && s->f[j].nlen == len &&
+			    str_ieq(s->f[j].name, nm))
 				break;
 		if (j == (size_t)-1)
 			continue;
 		s->f[j].used = 1;
-		if ((c = canon_header(s, s->f[j].name, s->f[j].value)) == NULL)
-			return -1;
-		rc = buf_puts(in, c);
-		free(c);
-		if (rc != RC_OK)
+		if (canon_header(s, in, s->f[j].name, s->f[j].value) != 0)
 			return -1;
 	}
 	return 0;
@@ -432,32 +541,30 @@ select_headers(struct dksign *s, struct buf *hl, struct buf *in)
 static char *
 sign(const struct dksign *s, const unsigned char *data, size_t len)
 {
-	EVP_MD_CTX	*ctx = EVP_MD_CTX_new();
+	EVP_MD_CTX	*ctx;
 	unsigned char	 hash[EVP_MAX_MD_SIZE], *sig = NULL;
 	unsigned	 hlen = 0;
 	size_t		 slen = 0;
 	char		*out = NULL;
 	int		 ok = 0;
 
-	if (ctx == NULL)
-		return NULL;
 	if (s->key->alg == DKIM_ALG_ED25519) {
 		/* RFC 8463: PureEdDSA over the SHA-256 of the data */
-		ok = EVP_Digest(data, len, hash, &hlen, EVP_sha256(), NULL) ==
-		    1 && EVP_DigestSignInit(ctx, NULL, NULL, NULL,
-		    s->key->pk) == 1 && EVP_DigestSign(ctx, NULL, &slen, hash,
-		    hlen) == 1 && (sig = malloc(slen)) != NULL &&
-		    EVP_DigestSign(ctx, sig, &slen, hash, hlen) == 1;
-	} else {
-		ok = EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL,
-		    s->key->pk) == 1 && EVP_DigestSign(ctx, NULL, &slen, data,
-		    len) == 1 && (sig = malloc(slen)) != NULL &&
-		    EVP_DigestSign(ctx, sig, &slen, data, len) == 1;
+		if (EVP_Digest(data, len, hash, &hlen, s->key->sha256, NULL) !=
+		    1)
+			return NULL;
+		data = hash;
+		len = hlen;
 	}
+	if ((ctx = ctx_take(s->key)) == NULL)
+		return NULL;
+	ok = EVP_DigestSign(ctx, NULL, &slen, data, len) == 1 &&
+	    (sig = malloc(slen)) != NULL && EVP_DigestSign(ctx, sig, &slen,
+	    data, len) == 1;
+	ctx_give(s->key, ctx, ok);
 	if (ok)
 		out = b64(sig, slen);
 	free(sig);
-	EVP_MD_CTX_free(ctx);
 	return out;
 }
 
@@ -483,7 +590,7 @@ dksign_finish(struct dksign *s, time_t now, struct err *e)
 	unsigned char	 bh[EVP_MAX_MD_SIZE];
 	unsigned	 bhlen = 0;
 	struct buf	 hl, v, in;
-	char		*bh64 = NULL, *c = NULL, *sig = NULL, *out = NULL;
+	char		*bh64 = NULL, *sig = NULL, *out = NULL;
 	size_t		 i, col;
 
 	buf_init(&hl, 64 * 1024);
@@ -522,14 +629,16 @@ dksign_finish(struct dksign *s, time_t now, struct err *e)
 			col = 2;
 		}
 	}
-	if (buf_puts(&v, ";\r\n\tb=") != RC_OK ||
-	    (c = canon_header(s, "DKIM-Signature", buf_str(&v))) == NULL) {
+	if (buf_puts(&v, ";\r\n\tb=") != RC_OK) {
 		err_set(e, "signature field too long");
 		goto done;
 	}
-	/* the signature field itself, b= empty, without its CRLF */
-	if (buf_append(&in, c, strlen(c) - 2) != RC_OK ||
-	    (sig = sign(s, (const unsigned char *)in.data, in.len)) == NULL) {
+	/* the signature field itself, b= empty, signed without its CRLF
+	 * (which needs no room within the limit) */
+	in.max += 2;
+	if (canon_header(s, &in, "DKIM-Signature", buf_str(&v)) != 0 ||
+	    (sig = sign(s, (const unsigned char *)in.data, in.len - 2)) ==
+	    NULL) {
 		err_set(e, "signing failed");
 		goto done;
 	}
@@ -543,7 +652,6 @@ dksign_finish(struct dksign *s, time_t now, struct err *e)
 		err_set(e, "out of memory");
 done:
 	free(bh64);
-	free(c);
 	free(sig);
 	buf_free(&hl);
 	buf_free(&v);

@@ -142,7 +142,10 @@ static const char *const headers[][2] = {
 	{ "X-PHP-Originating-Script", "1000:mail.php" },
 	{ "Date", "Mon, 1 Jan 2024 00:00:00 +0000" },
 };
-static const char body[] = "Hello,\r\n\r\nthe body.\r\n";
+/* whitespace runs, tabs, trailing and leading blanks: what relaxed body
+ * canonicalisation changes, around the single spaces it keeps */
+static const char body[] = "Hello,\r\n\r\nthe body: one space, two  spaces, "
+    "a\ttab, \t both; trailing \r\n  leading\r\nend\r\n\r\n";
 
 static const char *
 value_of(size_t i, const char *fromdom, char *buf, size_t len)
