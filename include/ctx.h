@@ -116,6 +116,8 @@ struct msg_ctx {
 					 * (header, empty line, body; CRLF),
 					 * kept when a CHECK_CONTENT module is
 					 * on; NULL otherwise */
+	int		 too_big;	/* over content.max_size: refused at
+					 * the end of the message */
 	int		 spool_failed;	/* could not keep it: content checks
 					 * fail per their on_error */
 	const char	*content;	/* content rules outcome for the log

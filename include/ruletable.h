@@ -5,7 +5,10 @@
  *
  * Both syntaxes are compiled with PCRE2 (regexp: patterns are POSIX ERE,
  * converted); JIT when available; every match runs under match, depth and
- * heap limits far below the library's defaults.  A match that hits a limit
+ * heap limits far below the library's defaults.  When built with
+ * Hyperscan, a lookup first scans the subject once against all patterns
+ * in prefilter mode and skips the PCRE2 match of those that cannot match;
+ * the result is the same (PCRE2 decides every rule that may match).  A match that hits a limit
  * is an error (-1), never a silent "no match".  A table is compiled once
  * (per config snapshot) and read-only afterwards: lookups from many
  * threads at once are safe, each with its own scratch.
@@ -48,6 +51,7 @@ struct rule_limits {
 	uint32_t	 depth_limit;	/* pcre2_set_depth_limit */
 	uint32_t	 heap_limit;	/* KiB, pcre2_set_heap_limit */
 	size_t		 jit_stack;	/* bytes, max JIT stack */
+	int		 no_prefilter;	/* 1: every pattern through PCRE2 */
 };
 
 /* Defaults for mail: far below PCRE2's (10 000 000 / 10 000 000 / 20 GB). */
@@ -79,17 +83,28 @@ struct ruletable *ruletable_parse(const char *name, const char *text,
 void		 ruletable_free(struct ruletable *);
 size_t		 ruletable_count(const struct ruletable *);	/* rules */
 const char	*ruletable_name(const struct ruletable *);
+/* Patterns in the table's prefilter (Hyperscan, prefilter mode): a
+ * lookup scans the subject once for all of them and runs PCRE2 only for
+ * those that may match (and for the patterns left out).  0: none. */
+size_t		 ruletable_prefiltered(const struct ruletable *);
 /* Warnings of the load (unsupported actions...), one per line, or "". */
 const char	*ruletable_warnings(const struct ruletable *);
 
 /* Per-thread (or per-message) match state for one table; NULL on ENOMEM. */
 struct rule_scratch *rule_scratch_new(const struct ruletable *);
 void		 rule_scratch_free(struct rule_scratch *);
+/* The same from (and back to) the calling thread's cache of scratches:
+ * take one per table for a message, give it back after; NULL on ENOMEM.
+ * A scratch taken is the caller's alone until given back. */
+struct rule_scratch *rule_scratch_take(const struct ruletable *);
+void		 rule_scratch_give(struct rule_scratch *);
 
 /* All lookups with this scratch fail (-1, "time limit") once ms
  * milliseconds have passed from now: a bound on the rule work of one
  * message.  0: none (the default). */
 void		 rule_scratch_deadline(struct rule_scratch *, unsigned ms);
+/* pcre2_match() calls made with this scratch (tests, benches). */
+unsigned long	 rule_scratch_pcre_calls(const struct rule_scratch *);
 
 /*
  * Looks s (len bytes, may contain NUL and newlines) up: the first rule

@@ -26,6 +26,13 @@ enum rule_op {
 	OP_ENDIF
 };
 
+/* A pattern's source as compiled, kept for the prefilter until the
+ * table is loaded (ruletable_prefilter.c). */
+struct pf_pat {
+	char		*src;		/* NUL-terminated; NULL: none */
+	uint32_t	 opts;		/* PCRE2 compile options */
+};
+
 struct rule {
 	enum rule_op	 op;
 	unsigned	 line;
@@ -36,6 +43,9 @@ struct rule {
 	pcre2_code	*gre, *gre2;	/* the same with the CPU budget
 					 * callout (wrap()), or NULL */
 	size_t		 endif;		/* OP_IF: index of its endif */
+	struct pf_pat	 pf[2];		/* re, re2: while loading */
+	unsigned char	 pf_in[2];	/* re, re2 in the prefilter: when
+					 * it reports no hit, no match */
 	enum rule_action action;
 	int32_t		 score;
 	char		 code[4];
@@ -45,6 +55,7 @@ struct rule {
 };
 
 struct ruletable {
+	uint64_t		 id;		/* unique in the process */
 	char			*name;
 	enum rule_syntax	 syntax;
 	struct rule		*v;
@@ -56,16 +67,28 @@ struct ruletable {
 	pcre2_match_context	*mctx;		/* the limits; copied */
 	struct buf		 warn;
 	int			 warn_cut;
+	struct hs_database	*pf_db;		/* prefilter, or NULL */
+	struct hs_scratch	*pf_proto;	/* cloned by scratches */
+	size_t			 pf_n;		/* patterns in pf_db */
+	size_t			 pf_words;	/* uint64_t per n bits */
+	uint64_t		*pf_visit;	/* bit i: rule i is looked at
+						 * even without a hit (if,
+						 * negated, re left out) */
 };
 
 struct rule_scratch {
 	const struct ruletable	*t;
+	uint64_t		 tid;		/* t->id */
 	pcre2_match_data	*md;
 	pcre2_match_context	*mctx;
 	pcre2_jit_stack		*jit;
 	uint64_t		 deadline;	/* thread CPU ns; 0: unset */
 	unsigned		 calls;		/* callouts this lookup */
 	uint64_t		 until_ms;	/* rule_scratch_deadline(); 0 */
+	struct hs_scratch	*pfs;		/* prefilter scratch, or NULL */
+	uint64_t		*hits;		/* 2 * t->pf_words: RT_PF_BIT */
+	int			 pf_ok;		/* this lookup's hits are valid */
+	unsigned long		 calls_re;	/* pcre2_match() calls */
 };
 
 /* A table being parsed. */
@@ -90,6 +113,10 @@ struct pat {
 	int		 basic;		/* regexp: POSIX BRE */
 };
 
+/* The prefilter's hit bit of pattern k (0: re, 1: re2) of rule i (the
+ * bits of the re patterns, then those of the re2 patterns). */
+#define RT_PF_BIT(t, i, k)	((size_t)(k) * (t)->pf_words * 64 + (size_t)(i))
+
 /* ruletable.c */
 int		 rt_is_digit(char c);	/* ASCII, any locale */
 /* "NAME:LINE: why" into ps->e; -1 */
@@ -107,6 +134,26 @@ const char	*rt_tok_next(const char *s, const char **lit, size_t *litlen,
  * error set.  *guarded: the copy with the CPU budget callout, or NULL.
  */
 pcre2_code	*rt_compile(struct parser *ps, const struct pat *pt,
-		    pcre2_code **guarded);
+		    pcre2_code **guarded, struct pf_pat *pf);
+
+/*
+ * ruletable_prefilter.c: one Hyperscan database of the table's patterns
+ * in prefilter mode (a superset of each pattern's matches: no hit means
+ * no match); patterns it cannot take are left out and always matched
+ * with PCRE2.  Frees the kept sources.  Never fails the load: without
+ * Hyperscan, memory or a platform it supports, there is no prefilter.
+ */
+void		 rt_prefilter_build(struct ruletable *t);
+void		 rt_prefilter_free(struct ruletable *t);
+int		 rt_prefilter_scratch(const struct ruletable *t,
+		    struct rule_scratch *s);	/* -1: no memory */
+void		 rt_prefilter_scratch_free(struct rule_scratch *s);
+/* Hits of subj into s->hits, s->pf_ok set when they can be used. */
+void		 rt_prefilter_scan(const struct ruletable *t,
+		    struct rule_scratch *s, const char *subj, size_t len);
+/* The first rule from i on that the lookup must look at (the others
+ * cannot match), t->n if none: i itself without valid hits. */
+size_t		 rt_prefilter_next(const struct ruletable *t,
+		    const struct rule_scratch *s, size_t i);
 
 #endif

@@ -252,6 +252,7 @@ static const struct sch_key schema[] = {
 	{ "content.body_checks_size_limit", SCH_SIZE, "51200", 0, SMAX, NULL,
 	    0 },
 	{ "content.match_limit", SCH_INT, "100000", 100, 100000000, NULL, 0 },
+	{ "content.prefilter", SCH_BOOL, "true", 0, 0, NULL, 0 },
 	{ "content.blocked_extensions", SCH_STRLIST, "exe scr pif com bat "
 	    "cmd vbs vbe js jse wsf wsh hta cpl msi msp lnk reg ps1 jar scf "
 	    "iso img vhd", 0, 0, NULL, 0 },

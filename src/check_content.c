@@ -157,6 +157,7 @@ ct_setup(const struct cfg *cfg, const config_setting_t *g, void **conf,
 	mime_init();
 	rule_limits_default(&rl);
 	rl.match_limit = (uint32_t)cv_int(g, "content.match_limit");
+	rl.no_prefilter = !cv_bool(g, "content.prefilter");
 	for (i = 0; i < T_MAX; i++) {
 		(void)snprintf(key, sizeof(key), "content.%s", table_keys[i]);
 		spec = cv_string(g, key);
@@ -172,6 +173,10 @@ ct_setup(const struct cfg *cfg, const config_setting_t *g, void **conf,
 		if ((cc->tab[i] = load_table(cfg, g, key, spec, &rl, e)) ==
 		    NULL)
 			return -1;
+		log_msg(LOG_INFO, "%s: %zu rules, %zu patterns in the "
+		    "prefilter", ruletable_name(cc->tab[i]),
+		    ruletable_count(cc->tab[i]),
+		    ruletable_prefiltered(cc->tab[i]));
 		if (*ruletable_warnings(cc->tab[i]) != '\0')
 			log_msg(LOG_WARNING, "%s", ruletable_warnings(
 			    cc->tab[i]));
@@ -508,7 +513,7 @@ walk_free(struct walk *w)
 	int	 i;
 
 	for (i = 0; i < T_MAX; i++)
-		rule_scratch_free(w->scr[i]);
+		rule_scratch_give(w->scr[i]);
 	buf_free(&w->text);
 	buf_free(&w->line);
 }
@@ -538,7 +543,8 @@ ct_run(const void *conf, struct txn *t, enum stage st)
 	buf_init(&w.line, 1024 * 1024);
 	for (i = 0; i < T_MAX; i++)
 		if (cc->tab[i] != NULL) {
-			if ((w.scr[i] = rule_scratch_new(cc->tab[i])) == NULL) {
+			if ((w.scr[i] = rule_scratch_take(cc->tab[i])) ==
+			    NULL) {
 				walk_free(&w);
 				t->nomem = 1;
 				return CR_ERROR;

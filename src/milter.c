@@ -114,9 +114,6 @@ stage_needs(const struct cfg *cfg, enum stage st)
 {
 	size_t	 i;
 
-	/* content.max_size is enforced as the body arrives */
-	if (st == STAGE_BODY && pipeline_keeps_content(cfg))
-		return 1;
 	for (i = 0; i < cfg->nchecks; i++)
 		if ((cfg->checks[i].ops->stages &
 		    ~cfg->checks[i].ops->quiet_stages) & STAGE_BIT(st))

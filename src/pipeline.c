@@ -485,6 +485,8 @@ spool_header(struct conn_ctx *c, const char *name, const char *value)
 {
 	const char	*p, *nl;
 
+	if (!pipeline_keeps_content(c->cfg))
+		return;
 	spool_put(c, name, strlen(name));
 	spool_put(c, ": ", 2);
 	for (p = value; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
@@ -505,15 +507,22 @@ decided_early(struct conn_ctx *c, const struct verdict *out)
 	count_decision(out);
 }
 
-/* content.max_size: refused at the first chunk beyond it. */
+/*
+ * content.max_size: beyond it nothing more is kept nor looked at, and
+ * the message is refused at its end (552 5.3.4).  Not at the chunk that
+ * crosses it: the client sends the rest of DATA anyway, and a reply to
+ * every body chunk (no SMFIP_NR_BODY) costs every message a round trip
+ * with the MTA.
+ */
 static int
-too_big(struct conn_ctx *c, struct verdict *out)
+too_big(struct conn_ctx *c)
 {
+	if (c->msg->too_big)
+		return 1;
 	if (c->msg->size <= c->cfg->content.max_size ||
 	    !pipeline_keeps_content(c->cfg))
 		return 0;
-	verdict_set(out, ACT_REJECT, "552", "5.3.4",
-	    "Message size exceeds fixed limit", "content");
+	c->msg->too_big = 1;
 	metrics_inc(M.content, "too_big", 1);
 	return 1;
 }
@@ -545,7 +554,7 @@ pipeline_eoh(struct conn_ctx *c, struct verdict *out)
 	if (c->msg == NULL)
 		return;
 	spool_put(c, "\r\n", 2);
-	if (!too_big(c, out)) {
+	if (!too_big(c)) {
 		txn_init(&t, c);
 		run_stage(&t, STAGE_EOH, out);
 	}
@@ -563,7 +572,7 @@ pipeline_body(struct conn_ctx *c, const unsigned char *p, size_t len,
 		return;
 	c->msg->size += len;
 	spool_put(c, p, len);
-	if (!too_big(c, out)) {
+	if (!too_big(c)) {
 		txn_init(&t, c);
 		t.body = p;
 		t.body_len = len;
@@ -595,6 +604,13 @@ pipeline_eom(struct conn_ctx *c, struct verdict *out)
 
 	if (m == NULL) {
 		*out = verdict_tempfail_local;
+		return;
+	}
+	if (too_big(c)) {
+		verdict_set(out, ACT_REJECT, "552", "5.3.4",
+		    "Message size exceeds fixed limit", "content");
+		log_decision(c, m, NULL, out);
+		count_decision(out);
 		return;
 	}
 	txn_init(&t, c);

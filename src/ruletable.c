@@ -43,6 +43,7 @@
  */
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,7 @@ static const struct {
 void
 rule_limits_default(struct rule_limits *l)
 {
+	memset(l, 0, sizeof(*l));
 	l->match_limit = 100000;
 	l->depth_limit = 10000;
 	l->heap_limit = 8192;
@@ -519,11 +521,12 @@ parse_rule(struct parser *ps, char *p)
 	if (ru->max_sub > 0 && ru->negate)
 		return rt_fail(ps, ps->line, "$%u in the action of a negated "
 		    "pattern", ru->max_sub);
-	if ((ru->re = rt_compile(ps, &pt, &ru->gre)) == NULL)
+	if ((ru->re = rt_compile(ps, &pt, &ru->gre, &ru->pf[0])) == NULL)
 		return -1;
 	if (pt2.re != NULL) {
 		ru->negate2 = pt2.negate;
-		if ((ru->re2 = rt_compile(ps, &pt2, &ru->gre2)) == NULL)
+		if ((ru->re2 = rt_compile(ps, &pt2, &ru->gre2,
+		    &ru->pf[1])) == NULL)
 			return -1;
 	}
 	if (pcre2_pattern_info(ru->re, PCRE2_INFO_CAPTURECOUNT, &ncap) != 0)
@@ -565,7 +568,8 @@ parse_line(struct parser *ps)
 			return -1;
 		ru->negate = pt.negate;
 		ps->stack[ps->depth++] = ps->t->n - 1;
-		return (ru->re = rt_compile(ps, &pt, &ru->gre)) == NULL ? -1 : 0;
+		return (ru->re = rt_compile(ps, &pt, &ru->gre, &ru->pf[0])) ==
+		    NULL ? -1 : 0;
 	}
 	if (strncasecmp(p, "endif", 5) == 0 && !is_alnum(p[5])) {
 		if (ps->depth == 0)
@@ -584,6 +588,10 @@ parse_line(struct parser *ps)
 	    show(sh, sizeof(sh), p, strlen(p)));
 }
 
+/* Table ids: a thread's cached scratch is for the table with its id,
+ * never for a later table at the same address (rule_scratch_take()). */
+static _Atomic uint64_t next_id = 1;
+
 struct ruletable *
 ruletable_parse(const char *name, const char *text, size_t len,
     enum rule_syntax syntax, const struct rule_limits *lim, struct err *e)
@@ -600,6 +608,7 @@ ruletable_parse(const char *name, const char *text, size_t len,
 		err_set(e, "%s: out of memory", name != NULL ? name : "-");
 		return NULL;
 	}
+	t->id = atomic_fetch_add(&next_id, 1);
 	t->syntax = syntax;
 	t->lim = lim != NULL ? *lim : def;
 	if (t->lim.match_limit == 0)
@@ -642,6 +651,8 @@ ruletable_parse(const char *name, const char *text, size_t len,
 	if (r == 0 && ps.depth > 0)
 		r = rt_fail(&ps, t->v[ps.stack[ps.depth - 1]].line,
 		    "if without endif");
+	if (r == 0)
+		rt_prefilter_build(t);
 out:
 	pcre2_compile_context_free(ps.cctx);
 	buf_free(&ps.lb);
@@ -679,7 +690,10 @@ ruletable_free(struct ruletable *t)
 		pcre2_code_free(t->v[i].gre);
 		pcre2_code_free(t->v[i].gre2);
 		free(t->v[i].text);
+		free(t->v[i].pf[0].src);
+		free(t->v[i].pf[1].src);
 	}
+	rt_prefilter_free(t);
 	free(t->v);
 	pcre2_match_context_free(t->mctx);
 	buf_free(&t->warn);
@@ -697,6 +711,12 @@ const char *
 ruletable_name(const struct ruletable *t)
 {
 	return t != NULL ? t->name : "";
+}
+
+size_t
+ruletable_prefiltered(const struct ruletable *t)
+{
+	return t != NULL ? t->pf_n : 0;
 }
 
 const char *

@@ -11,6 +11,7 @@
  * Thread-safe: uses only the parser state it is given.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ruletable_int.h"
@@ -224,10 +225,29 @@ wrap(struct parser *ps, pcre2_code *re, const char *src, size_t len,
 	return w;
 }
 
+/* The source for the prefilter: a NUL-terminated copy, or none (NULL)
+ * when the prefilter is off, the pattern holds a NUL byte or memory ran
+ * out (then PCRE2 always decides it). */
+static void
+keep_source(const struct parser *ps, const char *src, size_t len,
+    uint32_t opts, struct pf_pat *pf)
+{
+	pf->src = NULL;
+	pf->opts = opts;
+	if (ps->t->lim.no_prefilter || memchr(src, '\0', len) != NULL)
+		return;
+	if ((pf->src = malloc(len + 1)) != NULL) {
+		memcpy(pf->src, src, len);
+		pf->src[len] = '\0';
+	}
+}
+
 /* Compiles pt (JIT when possible); NULL with the error set.  *guarded:
- * the version with the CPU budget callout, or NULL. */
+ * the version with the CPU budget callout, or NULL.  *pf: the source
+ * for the prefilter (see keep_source()). */
 pcre2_code *
-rt_compile(struct parser *ps, const struct pat *pt, pcre2_code **guarded)
+rt_compile(struct parser *ps, const struct pat *pt, pcre2_code **guarded,
+    struct pf_pat *pf)
 {
 	pcre2_code	*re;
 	PCRE2_UCHAR	 msg[128];
@@ -250,6 +270,8 @@ rt_compile(struct parser *ps, const struct pat *pt, pcre2_code **guarded)
 	    &ec, &off, ps->cctx);
 	*guarded = re != NULL ? wrap(ps, re, src, len, pt->opts |
 	    PCRE2_NEVER_UTF) : NULL;
+	if (re != NULL)
+		keep_source(ps, src, len, pt->opts, pf);
 	buf_free(&conv);
 	if (re == NULL) {
 		if (pcre2_get_error_message(ec, msg, sizeof(msg)) < 0)

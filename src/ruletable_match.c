@@ -13,6 +13,7 @@
  * each thread matches with its own scratch (match data, match context,
  * JIT stack), which holds the lookup's budget and deadline.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,11 +81,14 @@ rule_scratch_new(const struct ruletable *t)
 	if (t == NULL || (s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->t = t;
+	s->tid = t->id;
 	s->md = pcre2_match_data_create(t->max_sub + 1, NULL);
 	s->mctx = pcre2_match_context_copy(t->mctx);
 	if (s->md == NULL || s->mctx == NULL)
 		goto fail;
 	(void)pcre2_set_callout(s->mctx, budget, s);
+	if (rt_prefilter_scratch(t, s) != 0)
+		goto fail;
 	if (t->jit) {
 		start = t->lim.jit_stack < RT_JIT_START ? t->lim.jit_stack :
 		    RT_JIT_START;
@@ -107,24 +111,136 @@ rule_scratch_free(struct rule_scratch *s)
 	pcre2_match_data_free(s->md);
 	pcre2_match_context_free(s->mctx);
 	pcre2_jit_stack_free(s->jit);
+	rt_prefilter_scratch_free(s);
 	free(s);
 }
 
 /*
- * 1 if re matches, 0 if not, -1 with e set (a limit, no memory...);
- * *mrc is pcre2_match()'s result.
+ * Each thread keeps the scratches given back to it (RT_CACHE at most,
+ * the oldest freed first), so that a message does not pay for the
+ * allocation of match data, JIT stack and prefilter scratch (the JIT
+ * stack is mapped and unmapped, and an unmap stops every CPU running
+ * the process).  A scratch is for the table with its id: one of a
+ * table freed by a reload is never handed out again, only freed.
+ */
+#define RT_CACHE	8
+
+struct scratch_cache {
+	struct rule_scratch	*v[RT_CACHE];	/* [0] the oldest */
+	size_t			 n;
+};
+
+static pthread_key_t	 cache_key;
+static pthread_once_t	 cache_once = PTHREAD_ONCE_INIT;
+static int		 cache_ok;
+
+static void
+cache_free(void *arg)
+{
+	struct scratch_cache	*c = arg;
+	size_t			 i;
+
+	for (i = 0; i < c->n; i++)
+		rule_scratch_free(c->v[i]);
+	free(c);
+}
+
+static void
+cache_init(void)
+{
+	cache_ok = pthread_key_create(&cache_key, cache_free) == 0;
+}
+
+static struct scratch_cache *
+cache_get(int create)
+{
+	struct scratch_cache	*c;
+
+	(void)pthread_once(&cache_once, cache_init);
+	if (!cache_ok)
+		return NULL;
+	c = pthread_getspecific(cache_key);
+	if (c == NULL && create && (c = calloc(1, sizeof(*c))) != NULL &&
+	    pthread_setspecific(cache_key, c) != 0) {
+		free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+struct rule_scratch *
+rule_scratch_take(const struct ruletable *t)
+{
+	struct scratch_cache	*c;
+	struct rule_scratch	*s;
+	size_t			 i;
+
+	if (t == NULL)
+		return NULL;
+	if ((c = cache_get(0)) != NULL)
+		for (i = c->n; i-- > 0; )
+			if (c->v[i]->tid == t->id) {
+				s = c->v[i];
+				memmove(&c->v[i], &c->v[i + 1],
+				    (c->n - i - 1) * sizeof(c->v[0]));
+				c->n--;
+				s->until_ms = 0;
+				return s;
+			}
+	return rule_scratch_new(t);
+}
+
+void
+rule_scratch_give(struct rule_scratch *s)
+{
+	struct scratch_cache	*c;
+
+	if (s == NULL)
+		return;
+	if ((c = cache_get(1)) == NULL) {
+		rule_scratch_free(s);
+		return;
+	}
+	if (c->n == RT_CACHE) {
+		rule_scratch_free(c->v[0]);
+		memmove(&c->v[0], &c->v[1], (RT_CACHE - 1) * sizeof(c->v[0]));
+		c->n--;
+	}
+	c->v[c->n++] = s;
+}
+
+unsigned long
+rule_scratch_pcre_calls(const struct rule_scratch *s)
+{
+	return s != NULL ? s->calls_re : 0;
+}
+
+/*
+ * 1 if pattern k (0: re, 1: re2) of rule i matches, 0 if not, -1 with e
+ * set (a limit, no memory...); *mrc is pcre2_match()'s result.  A
+ * pattern the prefilter did not hit does not match (no PCRE2 call).
  */
 static int
-try_match(const struct ruletable *t, struct rule_scratch *s,
-    const pcre2_code *re, const pcre2_code *guarded, unsigned line,
-    const char *subj, size_t len, int *mrc, struct err *e)
+try_match(const struct ruletable *t, struct rule_scratch *s, size_t i,
+    int k, const char *subj, size_t len, int *mrc, struct err *e)
 {
-	PCRE2_UCHAR	 msg[128];
-	const char	*which;
-	int		 rc;
+	const struct rule	*ru = &t->v[i];
+	const pcre2_code	*re = k == 0 ? ru->re : ru->re2;
+	const pcre2_code	*guarded = k == 0 ? ru->gre : ru->gre2;
+	unsigned		 line = ru->line;
+	PCRE2_UCHAR		 msg[128];
+	const char		*which;
+	size_t			 bit = RT_PF_BIT(t, i, k);
+	int			 rc;
 
+	if (s->pf_ok && ru->pf_in[k] &&
+	    (s->hits[bit / 64] & (UINT64_C(1) << (bit % 64))) == 0) {
+		*mrc = PCRE2_ERROR_NOMATCH;
+		return 0;
+	}
 	if (len > RT_SHORT && guarded != NULL)
 		re = guarded;
+	s->calls_re++;
 	rc = pcre2_match(re, (PCRE2_SPTR)subj, len, 0, 0, s->md, s->mctx);
 	*mrc = rc;
 	if (s->until_ms != 0 && mono_ms() > s->until_ms) {
@@ -248,7 +364,7 @@ ruletable_match(const struct ruletable *t, struct rule_scratch *s,
 	memset(r, 0, sizeof(*r));
 	r->action = RA_NONE;
 	r->text = "";
-	if (t == NULL || s == NULL || s->t != t) {
+	if (t == NULL || s == NULL || s->t != t || s->tid != t->id) {
 		err_set(e, "%s: no scratch for this table", ruletable_name(t));
 		return -1;
 	}
@@ -258,13 +374,13 @@ ruletable_match(const struct ruletable *t, struct rule_scratch *s,
 	}
 	s->deadline = 0;
 	s->calls = 0;
-	for (i = 0; i < t->n; i++) {
+	rt_prefilter_scan(t, s, subj, len);
+	for (i = 0; (i = rt_prefilter_next(t, s, i)) < t->n; i++) {
 		ru = &t->v[i];
 		if (ru->op == OP_ENDIF)
 			continue;
 		if (ru->op == OP_IF) {
-			if ((m = try_match(t, s, ru->re, ru->gre, ru->line,
-			    subj, len, &mrc, e)) < 0)
+			if ((m = try_match(t, s, i, 0, subj, len, &mrc, e)) < 0)
 				return -1;
 			if (m == ru->negate)
 				i = ru->endif;	/* skip the block */
@@ -272,14 +388,12 @@ ruletable_match(const struct ruletable *t, struct rule_scratch *s,
 		}
 		/* the second pattern first: the ovector is the first's */
 		if (ru->re2 != NULL) {
-			if ((m = try_match(t, s, ru->re2, ru->gre2, ru->line,
-			    subj, len, &mrc, e)) < 0)
+			if ((m = try_match(t, s, i, 1, subj, len, &mrc, e)) < 0)
 				return -1;
 			if (m == ru->negate2)
 				continue;
 		}
-		if ((m = try_match(t, s, ru->re, ru->gre, ru->line, subj,
-		    len, &mrc, e)) < 0)
+		if ((m = try_match(t, s, i, 0, subj, len, &mrc, e)) < 0)
 			return -1;
 		if (m == ru->negate)
 			continue;

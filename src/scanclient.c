@@ -101,13 +101,18 @@ scan_slot_peak(int reset)
 	return p;
 }
 
-/* A read-only descriptor of its own (own offset) for the message. */
+/* A read-only descriptor of its own (own offset) for the message; a
+ * memfd sealed against writing (spool_fd()) is read-only already and
+ * goes as it is (-2: use fd itself). */
 static int
 readonly_fd(int fd)
 {
 	char	 path[64];
-	int	 ro;
+	int	 ro, seals;
 
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals >= 0 && (seals & F_SEAL_WRITE) && (seals & F_SEAL_SHRINK))
+		return -2;
 	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	ro = open(path, O_RDONLY | O_CLOEXEC);
 	if (ro < 0)
@@ -170,7 +175,7 @@ scan_client_scan(int msgfd, uint64_t deadline, struct scan_result *r)
 		scan_result_set(r, SCAN_ERROR, "scanner service not running");
 		return;
 	}
-	if ((ro = readonly_fd(msgfd)) < 0) {
+	if ((ro = readonly_fd(msgfd)) == -1) {
 		scan_result_set(r, SCAN_ERROR, "message descriptor: %s",
 		    strerror(errno));
 		return;
@@ -178,12 +183,14 @@ scan_client_scan(int msgfd, uint64_t deadline, struct scan_result *r)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rp) != 0) {
 		scan_result_set(r, SCAN_ERROR, "socketpair: %s",
 		    strerror(errno));
-		(void)close(ro);
+		if (ro >= 0)
+			(void)close(ro);
 		return;
 	}
 	id = atomic_fetch_add(&next_id, 1) + 1;
-	rc = send_request(qfd, id, ro, rp[1], deadline);
-	(void)close(ro);
+	rc = send_request(qfd, id, ro >= 0 ? ro : msgfd, rp[1], deadline);
+	if (ro >= 0)
+		(void)close(ro);
 	(void)close(rp[1]);	/* now only the scanner holds it */
 	if (rc != RC_OK) {
 		scan_result_set(r, SCAN_ERROR, rc == RC_TIMEOUT ? "scanner "

@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -119,6 +120,42 @@ on_term(int sig)
 	w_stop = 1;
 }
 
+/*
+ * The message mapped into memory and scanned as a libclamav memory map:
+ * without it libclamav reads a descriptor with pread() into pages of its
+ * own (a copy of every page, and the faults of the fresh pages).  The
+ * milter does not change the message while it is scanned (its memfd is
+ * sealed against shrinking); should a file shrink anyway, this process
+ * dies of SIGBUS and costs the message a tempfail, like any scanner
+ * crash.  Empty or unmappable: the descriptor itself.
+ */
+static cl_error_t
+scan_map(const struct scanner_env *env, int fd, const char **vn,
+    unsigned long *scanned, struct cl_scan_options *opts, char *cbname)
+{
+	struct stat	 st;
+	cl_fmap_t	*map;
+	void		*p;
+	cl_error_t	 rc;
+
+	if (fstat(fd, &st) != 0 || st.st_size <= 0 ||
+	    (unsigned long long)st.st_size > SIZE_MAX ||
+	    (p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd,
+	    0)) == MAP_FAILED)
+		return cl_scandesc_callback(fd, NULL, vn, scanned, env->engine,
+		    opts, cbname);
+	if ((map = cl_fmap_open_memory(p, (size_t)st.st_size)) == NULL) {
+		(void)munmap(p, (size_t)st.st_size);
+		return cl_scandesc_callback(fd, NULL, vn, scanned, env->engine,
+		    opts, cbname);
+	}
+	rc = cl_scanmap_callback(map, NULL, vn, scanned, env->engine, opts,
+	    cbname);
+	cl_fmap_close(map);
+	(void)munmap(p, (size_t)st.st_size);
+	return rc;
+}
+
 static void
 scan_fd(const struct scanner_env *env, int fd, struct scan_result *r)
 {
@@ -138,8 +175,7 @@ scan_fd(const struct scanner_env *env, int fd, struct scan_result *r)
 	(void)lseek(fd, 0, SEEK_SET);
 	/* a parser stuck where max_scan_time is not checked */
 	(void)alarm(env->timeout + 5);
-	rc = cl_scandesc_callback(fd, NULL, &vn, &scanned, env->engine, &opts,
-	    cbname);
+	rc = scan_map(env, fd, &vn, &scanned, &opts, cbname);
 	(void)alarm(0);
 	switch (rc) {
 	case CL_CLEAN:

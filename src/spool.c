@@ -222,7 +222,8 @@ spool_fd(struct spool *s, struct err *e)
 
 	if (s->fd >= 0)
 		return s->fd;
-	if ((fd = memfd_create("portero-msg", MFD_CLOEXEC)) < 0) {
+	if ((fd = memfd_create("portero-msg", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) < 0) {
 		err_set(e, "spool: memfd_create: %s", strerror(errno));
 		return -1;
 	}
@@ -230,6 +231,10 @@ spool_fd(struct spool *s, struct err *e)
 		(void)close(fd);
 		return -1;
 	}
+	/* read-only from now on, for everyone: the scanners get it as it is
+	 * and may map it; it never changes or shrinks under them */
+	(void)fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK |
+	    F_SEAL_GROW | F_SEAL_SEAL);
 	s->fd = fd;
 	return fd;
 }

@@ -45,7 +45,7 @@ cat >>"$E2E_DIR/header_checks" <<'EOF'
 /^Subject: please hold/ HOLD held for review
 /^Subject: drop this/ DISCARD
 /^Subject: cheap watches/ SCORE 6.0 cheap subject
-/^X-Crafted: (a|aa)+$/ REJECT never reached
+/^X-Crafted: (a|aa)+(?<=b)$/ REJECT never reached
 EOF
 cp "$DATA/body_checks.seed" "$E2E_DIR/body_checks"
 chmod 644 "$E2E_DIR/header_checks" "$E2E_DIR/body_checks"
@@ -180,7 +180,9 @@ if delivered "between tag2 and kill: delivered" "$E2E_DIR/s.eml"; then
 fi
 
 # ---- a catastrophic pattern --------------------------------------------------
-msg "$E2E_DIR/c.eml" "$(hdr)\nSubject: crafted\nX-Crafted: $(printf 'a%.0s' $(seq 1 40))!" "x"
+# (the lookbehind keeps the prefilter from ruling the header out: it widens
+# lookarounds, so PCRE2 meets the exponential case)
+msg "$E2E_DIR/c.eml" "$(hdr)\nSubject: crafted\nX-Crafted: $(printf 'a%.0s' $(seq 1 40))" "x"
 t0=$(date +%s%N)
 refused "catastrophic pattern: 451 (match limit), never a silent pass" "$E2E_DIR/c.eml" '^451 4\.3\.0 '
 t1=$(date +%s%N)

@@ -97,6 +97,9 @@ build() {
 	local san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 	local warn="-Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla"
 
+	case " $PKGS " in
+	*" libhs "*) common="$common -DHAVE_HYPERSCAN" ;;	# as the Makefile
+	esac
 	pkg_cflags=$(pkg-config --cflags $PKGS) || return 1
 	pkg_libs=$(pkg-config --libs $PKGS) || return 1
 	srcs=$(lib_srcs)

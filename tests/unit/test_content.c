@@ -432,11 +432,11 @@ test_size_and_spool(void **state)
 	run("content_extra: memory_limit = \"16K\";", "192.0.2.10", NULL, m,
 	    &r);
 	expect(&r, ACT_ACCEPT, NULL, NULL, NULL);
-	/* over max_size: 552 5.3.4 as the body arrives */
+	/* over max_size: 552 5.3.4 at the end (no reply to body chunks) */
 	run("content_extra: max_size = \"100K\";", "192.0.2.10", NULL, m, &r);
 	expect(&r, ACT_REJECT, "552", "Message size exceeds fixed limit",
 	    "dsn=5.3.4");
-	assert_int_equal(r.stage, STAGE_BODY);
+	assert_int_equal(r.stage, STAGE_EOM);
 	free(m);
 }
 
@@ -444,7 +444,9 @@ static void
 test_catastrophic_pattern(void **state)
 {
 	struct result	 r;
-	char		*t = unit_tmpfile("/^(a+)+$/ REJECT slow\n");
+	/* the lookbehind keeps the prefilter from ruling the line out (it
+	 * widens lookarounds), so PCRE2 meets the exponential case */
+	char		*t = unit_tmpfile("/^(a+)+(?<=b)$/ REJECT slow\n");
 	char		 extra[512], m[4096];
 	struct timespec	 t0, t1;
 	double		 secs;
@@ -452,7 +454,7 @@ test_catastrophic_pattern(void **state)
 	(void)state;
 	(void)snprintf(extra, sizeof(extra), "content_extra: body_checks = "
 	    "\"pcre:%s\";", t);
-	(void)snprintf(m, sizeof(m), HDRS "Subject: x\n\n%s!\n",
+	(void)snprintf(m, sizeof(m), HDRS "Subject: x\n\n%s\n",
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	run(extra, "192.0.2.10", NULL, m, &r);
@@ -547,6 +549,12 @@ test_spool_unit(void **state)
 	assert_int_equal(pread(fd, rd, sizeof(rd), 0), 5);
 	assert_memory_equal(rd, "hello", 5);
 	assert_int_equal(spool_in_file(s), 0);
+	/* sealed: the scanners get it as it is, and can neither change it
+	 * nor shrink it under a mapping */
+	assert_true((fcntl(fd, F_GET_SEALS) & (F_SEAL_WRITE | F_SEAL_SHRINK)) ==
+	    (F_SEAL_WRITE | F_SEAL_SHRINK));
+	assert_int_equal(pwrite(fd, "x", 1, 0), -1);
+	assert_int_equal(ftruncate(fd, 1), -1);
 	spool_free(s);
 	/* what a crash would leave is removed at start */
 	(void)snprintf(path, sizeof(path), "%s/portero-AbC123", spool_dir);

@@ -23,14 +23,22 @@ struct rt {
 	struct buf		 tb;
 };
 
+/* 1: tables without the prefilter, where a test needs PCRE2 to run
+ * (limits: the prefilter proves most catastrophic subjects do not
+ * match, see test_prefilter.c) */
+static int pcre_only;
+
 static void
 rt_open_len(struct rt *x, enum rule_syntax syn, const char *text,
     size_t len)
 {
-	struct err	 e;
+	struct rule_limits	 lim;
+	struct err		 e;
 
 	err_clear(&e);
-	x->t = ruletable_parse("T", text, len, syn, NULL, &e);
+	rule_limits_default(&lim);
+	lim.no_prefilter = pcre_only;
+	x->t = ruletable_parse("T", text, len, syn, &lim, &e);
 	if (x->t == NULL)
 		fail_msg("load: %s", e.msg);
 	x->s = rule_scratch_new(x->t);
@@ -832,6 +840,7 @@ test_limits(void **st)
 	int			 rc;
 
 	(void)st;
+	pcre_only = 1;
 	for (i = 0; i < NELEM(rows); i++) {
 		fl = strlen(rows[i].fill);
 		len = rows[i].n * fl + strlen(rows[i].tail);
@@ -894,6 +903,7 @@ test_custom_limits(void **st)
 	memcpy(subj + 10, "!", 2);
 	l = d;
 	l.match_limit = 50;
+	l.no_prefilter = 1;
 	err_clear(&e);
 	buf_init(&tb, 64);
 	t = ruletable_parse("L", "/^(a+)+$/ OK\n", 13, RULE_PCRE, &l, &e);
@@ -1015,6 +1025,7 @@ test_message_deadline(void **st)
 
 	(void)st;
 	rule_limits_default(&lim);
+	lim.no_prefilter = 1;
 	t = ruletable_parse("T", "/(a+)+b/ REJECT\n", 15, RULE_PCRE, &lim, &e);
 	assert_non_null(t);
 	for (i = 0; i + 15 < sizeof(subj) - 2; i += 15)
@@ -1047,6 +1058,57 @@ test_message_deadline(void **st)
 	ruletable_free(t);
 }
 
+/* A thread's scratches: given back, taken again for the same table;
+ * never handed out for another table (even one at the same address
+ * after a reload); two taken at once are two. */
+static void
+test_scratch_cache(void **st)
+{
+	struct ruletable	*t, *t2;
+	struct rule_scratch	*a, *b, *c;
+	struct rule_result	 r;
+	struct buf		 tb;
+	struct err		 e;
+
+	(void)st;
+	err_clear(&e);
+	buf_init(&tb, 64);
+	t = ruletable_parse("A", "/x/ REJECT\n", 11, RULE_PCRE, NULL, &e);
+	assert_non_null(t);
+	a = rule_scratch_take(t);
+	b = rule_scratch_take(t);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	rule_scratch_give(a);
+	rule_scratch_give(b);
+	c = rule_scratch_take(t);
+	assert_true(c == a || c == b);
+	assert_int_equal(ruletable_match(t, c, "x", 1, &r, &tb, &e), 1);
+	rule_scratch_give(c);
+	ruletable_free(t);
+	/* the next table may well get the same address */
+	t2 = ruletable_parse("B", "/y/ REJECT\n", 11, RULE_PCRE, NULL, &e);
+	assert_non_null(t2);
+	c = rule_scratch_take(t2);
+	assert_non_null(c);
+	assert_int_equal(ruletable_match(t2, c, "y", 1, &r, &tb, &e), 1);
+	assert_int_equal(r.line, 1);
+	rule_scratch_give(c);
+	/* more than the cache holds: the oldest are freed (ASan: no leak) */
+	for (int i = 0; i < 20; i++) {
+		a = rule_scratch_take(t2);
+		b = rule_scratch_take(t2);
+		assert_non_null(a);
+		assert_non_null(b);
+		rule_scratch_give(a);
+		rule_scratch_give(b);
+		rule_scratch_give(rule_scratch_new(t2));
+	}
+	ruletable_free(t2);
+	buf_free(&tb);
+}
+
 int
 main(void)
 {
@@ -1067,6 +1129,7 @@ main(void)
 		cmocka_unit_test(test_custom_limits),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_message_deadline),
+		cmocka_unit_test(test_scratch_cache),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
