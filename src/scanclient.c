@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -160,6 +161,9 @@ send_request(int qfd, uint64_t id, int msgfd, int replyfd, uint64_t deadline)
 	}
 }
 
+/* a reply is one write to a pipe: whole only up to PIPE_BUF */
+_Static_assert(SCANPROTO_MAX <= PIPE_BUF, "scan reply larger than PIPE_BUF");
+
 void
 scan_client_scan(int msgfd, uint64_t deadline, struct scan_result *r)
 {
@@ -180,9 +184,12 @@ scan_client_scan(int msgfd, uint64_t deadline, struct scan_result *r)
 		    strerror(errno));
 		return;
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rp) != 0) {
-		scan_result_set(r, SCAN_ERROR, "socketpair: %s",
-		    strerror(errno));
+	/* the reply comes back on a pipe: its write end is the scanner's
+	 * alone once sent, so EOF means the scanner died; a pipe, not a
+	 * socket pair, because a unix socket in flight in SCM_RIGHTS makes
+	 * the kernel's unix-socket garbage collector work on every scan */
+	if (pipe2(rp, O_CLOEXEC) != 0) {
+		scan_result_set(r, SCAN_ERROR, "pipe: %s", strerror(errno));
 		if (ro >= 0)
 			(void)close(ro);
 		return;
@@ -210,9 +217,12 @@ scan_client_scan(int msgfd, uint64_t deadline, struct scan_result *r)
 		(void)close(rp[0]);
 		return;
 	}
-	n = recv(rp[0], line, sizeof(line), MSG_DONTWAIT);
+	/* one write of at most SCANPROTO_MAX < PIPE_BUF bytes: whole */
+	do
+		n = read(rp[0], line, sizeof(line));
+	while (n < 0 && errno == EINTR);
 	(void)close(rp[0]);
-	if (n == 0 || (n < 0 && errno == ECONNRESET))
+	if (n == 0)
 		scan_result_set(r, SCAN_ERROR, "scanner process died");
 	else if (n < 0)
 		scan_result_set(r, SCAN_ERROR, "reading the scan reply: %s",

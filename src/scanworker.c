@@ -93,8 +93,10 @@ scanworker_reply(struct request *rq, uint64_t id, const struct scan_result *r)
 	size_t	 n;
 
 	n = scanproto_reply_encode(line, sizeof(line), id, r);
-	if (rq->replyfd >= 0 && n > 0)
-		(void)send(rq->replyfd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	/* a pipe (SIGPIPE is ignored here); n < PIPE_BUF: one whole write */
+	if (rq->replyfd >= 0 && n > 0 && write(rq->replyfd, line, n) < 0)
+		log_msg(LOG_DEBUG, "scan reply not delivered: %s",
+		    strerror(errno));
 }
 
 void
