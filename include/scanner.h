@@ -6,8 +6,8 @@
  * libclamav's parsers never run in the milter's threads.  The milter
  * (client) sends each message as a read-only descriptor over the request
  * queue, a SOCK_SEQPACKET socketpair made before the processes fork; the
- * request carries its own reply socket, so a scanner that dies closes it
- * and costs only that message an error.  Reload (SIGUSR1, or a change of
+ * request carries its own reply pipe (write end), so a scanner that dies
+ * closes it and costs only that message an error.  Reload (SIGUSR1, or a change of
  * the database directory) loads a new engine and starts a new generation
  * of scanners while the old one finishes its scans; a failed load keeps
  * the old engine.  Wire format: scanproto.h.

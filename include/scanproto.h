@@ -8,7 +8,8 @@
  *
  *	PORTERO-SCAN 1 SCAN id=ID
  *
- * A reply is one packet on the reply socket, one text line:
+ * A reply is one write on the reply pipe (at most SCANPROTO_MAX bytes,
+ * under PIPE_BUF: whole), one text line:
  *
  *	PORTERO-SCAN 1 OK id=ID gen=G sigs=N
  *	PORTERO-SCAN 1 FOUND id=ID gen=G sigs=N name=Eicar-Test-Signature

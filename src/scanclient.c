@@ -1,7 +1,7 @@
 /*
  * scanclient.c - the client of the ClamAV scanner service, in the milter
  * process (see scanner.h; the service is scanner.c and scanworker.c):
- * sends each message as a read-only descriptor with its own reply socket
+ * sends each message as a read-only descriptor with its own reply pipe
  * over the request queue, waits for the reply until the deadline, and
  * caps the scans in flight (scan slots).
  *

@@ -5,7 +5,8 @@
  *
  * Scanner: takes one request at a time from the shared queue (recvmsg,
  * SCM_RIGHTS), scans the message descriptor with the engine it inherited
- * from the manager, answers on the request's reply socket, closes both.
+ * from the manager (a read-only mapping of it when it can be mapped),
+ * answers on the request's reply pipe, closes both.
  * SIGTERM is only taken between requests; alarm() bounds a scan hard.
  * It works in its own libclamav temporary directory, which the manager
  * removes when it exits (however it died).  The manager's error mode
