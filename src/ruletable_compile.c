@@ -226,20 +226,28 @@ wrap(struct parser *ps, pcre2_code *re, const char *src, size_t len,
 }
 
 /* The source for the prefilter: a NUL-terminated copy, or none (NULL)
- * when the prefilter is off, the pattern holds a NUL byte or memory ran
- * out (then PCRE2 always decides it). */
+ * when there is no prefilter (off, or built without Hyperscan), the
+ * pattern holds a NUL byte or memory ran out (then PCRE2 always decides
+ * it). */
 static void
 keep_source(const struct parser *ps, const char *src, size_t len,
     uint32_t opts, struct pf_pat *pf)
 {
 	pf->src = NULL;
 	pf->opts = opts;
+#ifndef HAVE_HYPERSCAN
+	(void)ps;
+	(void)src;
+	(void)len;
+	return;
+#else
 	if (ps->t->lim.no_prefilter || memchr(src, '\0', len) != NULL)
 		return;
 	if ((pf->src = malloc(len + 1)) != NULL) {
 		memcpy(pf->src, src, len);
 		pf->src[len] = '\0';
 	}
+#endif
 }
 
 /* Compiles pt (JIT when possible); NULL with the error set.  *guarded:

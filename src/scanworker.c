@@ -137,25 +137,24 @@ scan_map(const struct scanner_env *env, int fd, const char **vn,
     unsigned long *scanned, struct cl_scan_options *opts, char *cbname)
 {
 	struct stat	 st;
-	cl_fmap_t	*map;
-	void		*p;
+	cl_fmap_t	*map = NULL;
+	void		*p = MAP_FAILED;
 	cl_error_t	 rc;
 
-	if (fstat(fd, &st) != 0 || st.st_size <= 0 ||
-	    (unsigned long long)st.st_size > SIZE_MAX ||
+	if (fstat(fd, &st) == 0 && st.st_size > 0 &&
+	    (unsigned long long)st.st_size <= SIZE_MAX &&
 	    (p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd,
-	    0)) == MAP_FAILED)
-		return cl_scandesc_callback(fd, NULL, vn, scanned, env->engine,
+	    0)) != MAP_FAILED)
+		map = cl_fmap_open_memory(p, (size_t)st.st_size);
+	if (map != NULL) {
+		rc = cl_scanmap_callback(map, NULL, vn, scanned, env->engine,
 		    opts, cbname);
-	if ((map = cl_fmap_open_memory(p, (size_t)st.st_size)) == NULL) {
+		cl_fmap_close(map);
+	} else
+		rc = cl_scandesc_callback(fd, NULL, vn, scanned, env->engine,
+		    opts, cbname);
+	if (p != MAP_FAILED)
 		(void)munmap(p, (size_t)st.st_size);
-		return cl_scandesc_callback(fd, NULL, vn, scanned, env->engine,
-		    opts, cbname);
-	}
-	rc = cl_scanmap_callback(map, NULL, vn, scanned, env->engine, opts,
-	    cbname);
-	cl_fmap_close(map);
-	(void)munmap(p, (size_t)st.st_size);
 	return rc;
 }
 
