@@ -43,7 +43,8 @@ struct mime_visitor {
 	/* One body line as Postfix's body_checks sees it: every line after
 	 * the top header that is not a part or nested-message header
 	 * (preambles, boundaries, encoded content, epilogues), undecoded,
-	 * without its line end; lines over 2048 bytes come in pieces. */
+	 * without its line end, not NUL-terminated (len bytes, NULs
+	 * included); lines over 2048 bytes come in pieces. */
 	int	(*body_line)(void *arg, const char *line, size_t len);
 	/* A part with a file name (Content-Disposition filename or
 	 * Content-Type name), decoded to UTF-8; nested: inside an attached

@@ -8,7 +8,9 @@
  * heap limits far below the library's defaults.  When built with
  * Hyperscan, a lookup first scans the subject once against all patterns
  * in prefilter mode and skips the PCRE2 match of those that cannot match;
- * the result is the same (PCRE2 decides every rule that may match).  A match that hits a limit
+ * the result is the same (PCRE2 decides every rule that may match).  A
+ * batch of subjects (body lines) is scanned once for all of them
+ * (ruletable_match_batch()).  A match that hits a limit
  * is an error (-1), never a silent "no match".  A table is compiled once
  * (per config snapshot) and read-only afterwards: lookups from many
  * threads at once are safe, each with its own scratch.
@@ -52,6 +54,9 @@ struct rule_limits {
 	uint32_t	 heap_limit;	/* KiB, pcre2_set_heap_limit */
 	size_t		 jit_stack;	/* bytes, max JIT stack */
 	int		 no_prefilter;	/* 1: every pattern through PCRE2 */
+	int		 batch;		/* 1: the table will be used with
+					 * ruletable_match_batch() (a second
+					 * prefilter database for it) */
 };
 
 /* Defaults for mail: far below PCRE2's (10 000 000 / 10 000 000 / 20 GB). */
@@ -105,6 +110,8 @@ void		 rule_scratch_give(struct rule_scratch *);
 void		 rule_scratch_deadline(struct rule_scratch *, unsigned ms);
 /* pcre2_match() calls made with this scratch (tests, benches). */
 unsigned long	 rule_scratch_pcre_calls(const struct rule_scratch *);
+/* Prefilter scans (Hyperscan) made with this scratch (tests, benches). */
+unsigned long	 rule_scratch_scans(const struct rule_scratch *);
 
 /*
  * Looks s (len bytes, may contain NUL and newlines) up: the first rule
@@ -115,6 +122,44 @@ unsigned long	 rule_scratch_pcre_calls(const struct rule_scratch *);
 int		 ruletable_match(const struct ruletable *,
 		    struct rule_scratch *, const char *s, size_t len,
 		    struct rule_result *r, struct buf *textbuf,
+		    struct err *e);
+
+/*
+ * Subjects looked up one after the other with ruletable_match_batch(),
+ * e.g. the body lines of a message part: with a prefilter built for it
+ * (rule_limits.batch), their text is scanned once for all of them
+ * instead of once per subject.  Not thread-safe; one owner.
+ */
+struct rule_batch {
+	struct buf	 text;		/* the subjects, each followed by '\n' */
+	size_t		*off;		/* subject i starts at text.data + off[i] */
+	size_t		 n, cap;
+};
+
+/* max: bytes of text (subjects and their separators) it may hold. */
+void		 rule_batch_init(struct rule_batch *, size_t max);
+void		 rule_batch_reset(struct rule_batch *);
+void		 rule_batch_free(struct rule_batch *);
+/* Adds a subject (a copy); RC_INVAL when it does not fit, RC_NOMEM. */
+enum rc		 rule_batch_add(struct rule_batch *, const char *s,
+		    size_t len);
+
+/* Called for each subject of a batch that a rule matches (as
+ * ruletable_match() returns 1): i, the subject and its length, and the
+ * result, whose text is valid until the next lookup.  Non-zero stops
+ * the batch. */
+typedef int	(*rule_batch_fn)(void *arg, size_t i, const char *s,
+		    size_t len, const struct rule_result *r);
+
+/*
+ * ruletable_match() of each subject of b in order, fn called for those
+ * a rule matches.  Returns 0 when all were looked up, 1 when fn stopped
+ * the batch, or -1 (e set, as ruletable_match()) at the first subject
+ * whose lookup failed: the subjects before it were looked up.
+ */
+int		 ruletable_match_batch(const struct ruletable *,
+		    struct rule_scratch *, const struct rule_batch *b,
+		    struct buf *textbuf, rule_batch_fn fn, void *arg,
 		    struct err *e);
 
 const char	*rule_action_name(enum rule_action);

@@ -74,6 +74,12 @@ struct ruletable {
 	uint64_t		*pf_visit;	/* bit i: rule i is looked at
 						 * even without a hit (if,
 						 * negated, re left out) */
+	int			 pf_visit_any;	/* some bit of pf_visit */
+	struct hs_database	*pf_ldb;	/* the same patterns for a
+						 * block of lines, or NULL */
+	uint64_t		*pf_lout;	/* 2 * pf_words: hit bits set
+						 * for every line, patterns
+						 * of pf_db not in pf_ldb */
 };
 
 struct rule_scratch {
@@ -88,7 +94,11 @@ struct rule_scratch {
 	struct hs_scratch	*pfs;		/* prefilter scratch, or NULL */
 	uint64_t		*hits;		/* 2 * t->pf_words: RT_PF_BIT */
 	int			 pf_ok;		/* this lookup's hits are valid */
+	uint64_t		*lhits;		/* a batch's hits, 2 * pf_words
+						 * a line */
+	size_t			 lhits_n;	/* lines lhits can hold */
 	unsigned long		 calls_re;	/* pcre2_match() calls */
+	unsigned long		 scans;		/* prefilter scans */
 };
 
 /* A table being parsed. */
@@ -151,6 +161,15 @@ void		 rt_prefilter_scratch_free(struct rule_scratch *s);
 /* Hits of subj into s->hits, s->pf_ok set when they can be used. */
 void		 rt_prefilter_scan(const struct ruletable *t,
 		    struct rule_scratch *s, const char *subj, size_t len);
+/*
+ * Hits of the lines [a, b) of batch bt, 2 * t->pf_words words a line
+ * into s->lhits, with one scan of their text (pf_ldb).  0, or -1 when
+ * they must be scanned a line at a time (no such database, or a scan
+ * that failed or was cut short).
+ */
+int		 rt_prefilter_lines(const struct ruletable *t,
+		    struct rule_scratch *s, const struct rule_batch *bt,
+		    size_t a, size_t b);
 /* The first rule from i on that the lookup must look at (the others
  * cannot match), t->n if none: i itself without valid hits. */
 size_t		 rt_prefilter_next(const struct ruletable *t,

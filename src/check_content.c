@@ -12,7 +12,10 @@
  * adds spam points; IGNORE/REPLACE/PREPEND edit top-level header fields
  * (a milter cannot edit MIME part headers or body lines: there they only
  * log).  A rule match that hits a PCRE2 limit is an error: the module's
- * on_error applies (tempfail by default), never "no match".
+ * on_error applies (tempfail by default), never "no match".  Body lines
+ * are kept and looked up together (one prefilter scan for them all),
+ * before the next header field and at the end, so rules still apply in
+ * message order.
  *
  * The tables are compiled once per config snapshot and read-only; each
  * message has its own match scratch.  Thread-safe.
@@ -40,6 +43,8 @@ static const char gtube[] =
  * Normal mail takes milliseconds; this bounds what crafted mail can cost
  * a worker, well under Postfix's milter_content_timeout (300 s). */
 #define RULES_MS	10000
+/* Body lines looked up together (bytes, with a '\n' each). */
+#define BODY_BATCH	(256 * 1024)
 
 enum table_id { T_HEADER, T_MIME, T_NESTED, T_BODY, T_MAX };
 
@@ -74,6 +79,8 @@ struct walk {
 	struct rule_scratch	*scr[T_MAX];
 	struct buf		 text;		/* rule action text */
 	struct buf		 line;		/* "Name: value" */
+	struct rule_batch	 body;		/* body lines not looked up yet */
+	int			 body_rc;	/* what stopped the batch */
 	size_t			 body_seen;	/* body_checks bytes in segment */
 	int			 hold;		/* a HOLD rule matched */
 	const char		*hold_text;
@@ -170,6 +177,7 @@ ct_setup(const struct cfg *cfg, const config_setting_t *g, void **conf,
 		}
 		if (*spec == '\0')
 			continue;
+		rl.batch = i == T_BODY;
 		if ((cc->tab[i] = load_table(cfg, g, key, spec, &rl, e)) ==
 		    NULL)
 			return -1;
@@ -289,33 +297,28 @@ rule_verdict(struct walk *w, int tab, const struct rule_result *r)
 	return WALK_STOP;
 }
 
+/* A lookup that failed (a limit, memory): on_error applies. */
+static int
+lookup_failed(struct walk *w, int tab, const struct err *e)
+{
+	metrics_inc(M.rule_errors, table_keys[tab], 1);
+	txn_error(w->t, copy(w, e->msg));
+	w->failed = 1;
+	return WALK_ERROR;
+}
+
 /*
- * Looks one input up in a table and acts.  hdr: the top-level field the
+ * Acts on the rule that matched input s.  hdr: the top-level field the
  * input is (IGNORE/REPLACE/PREPEND edit it), or NULL.
  */
 static int
-apply(struct walk *w, int tab, const char *s, size_t len,
-    const struct ct_hdr *hdr)
+act(struct walk *w, int tab, const char *s, size_t len,
+    const struct ct_hdr *hdr, const struct rule_result *rp)
 {
-	const struct ruletable	*rt = w->cc->tab[tab];
 	struct txn		*t = w->t;
-	struct rule_result	 r;
-	struct err		 e;
+	const struct rule_result r = *rp;
 	const char		*name, *value;
-	int			 m;
 
-	if (rt == NULL)
-		return 0;
-	err_clear(&e);
-	m = ruletable_match(rt, w->scr[tab], s, len, &r, &w->text, &e);
-	if (m < 0) {
-		metrics_inc(M.rule_errors, table_keys[tab], 1);
-		txn_error(t, copy(w, e.msg));
-		w->failed = 1;
-		return WALK_ERROR;
-	}
-	if (m == 0)
-		return 0;
 	if (rule_verdict(w, tab, &r) != 0)
 		return WALK_STOP;
 	switch (r.action) {
@@ -366,28 +369,99 @@ apply(struct walk *w, int tab, const char *s, size_t len,
 	return t->nomem ? WALK_ERROR : 0;
 }
 
+/* Looks one input up in a table and acts (see act()). */
+static int
+apply(struct walk *w, int tab, const char *s, size_t len,
+    const struct ct_hdr *hdr)
+{
+	const struct ruletable	*rt = w->cc->tab[tab];
+	struct rule_result	 r;
+	struct err		 e;
+	int			 m;
+
+	if (rt == NULL)
+		return 0;
+	err_clear(&e);
+	m = ruletable_match(rt, w->scr[tab], s, len, &r, &w->text, &e);
+	if (m < 0)
+		return lookup_failed(w, tab, &e);
+	return m == 0 ? 0 : act(w, tab, s, len, hdr, &r);
+}
+
+static int
+on_batch_match(void *arg, size_t i, const char *s, size_t len,
+    const struct rule_result *r)
+{
+	struct walk	*w = arg;
+
+	(void)i;
+	w->body_rc = act(w, T_BODY, s, len, NULL, r);
+	return w->body_rc;
+}
+
+/*
+ * body_checks on the body lines kept so far, in order: one prefilter
+ * scan for all of them (ruletable_match_batch()).  Before anything else
+ * that may decide, so that the first rule to decide is the first in the
+ * message: at each part or nested header field (a part's attachment
+ * name comes after its fields) and at the end of the walk.
+ */
+static int
+flush_body(struct walk *w)
+{
+	struct err	 e;
+	int		 rc;
+
+	if (w->body.n == 0)
+		return 0;
+	err_clear(&e);
+	w->body_rc = 0;
+	rc = ruletable_match_batch(w->cc->tab[T_BODY], w->scr[T_BODY],
+	    &w->body, &w->text, on_batch_match, w, &e);
+	rule_batch_reset(&w->body);
+	if (rc < 0)
+		return lookup_failed(w, T_BODY, &e);
+	return rc > 0 ? w->body_rc : 0;
+}
+
 static int
 on_header(void *arg, enum mime_hdr_kind k, unsigned depth, const char *f,
     size_t len)
 {
 	struct walk	*w = arg;
+	int		 rc;
 
 	(void)depth;
 	w->body_seen = 0;		/* a new body segment follows */
 	if (k == MIME_HDR_TOP)
 		return 0;		/* done from the milter's fields */
+	if ((rc = flush_body(w)) != 0)
+		return rc;
 	return apply(w, table_for(w->cc, k), f, len, NULL);
 }
 
+/* Body lines are kept and looked up together (flush_body()). */
 static int
 on_body_line(void *arg, const char *line, size_t len)
 {
 	struct walk	*w = arg;
+	enum rc		 r;
+	int		 rc;
 
 	if (w->cc->tab[T_BODY] == NULL || w->body_seen >= w->cc->body_limit)
 		return 0;
 	w->body_seen += len + 1;
-	return apply(w, T_BODY, line, len, NULL);
+	if ((r = rule_batch_add(&w->body, line, len)) == RC_OK)
+		return 0;
+	if (r == RC_NOMEM) {
+		w->t->nomem = 1;
+		return WALK_ERROR;
+	}
+	if ((rc = flush_body(w)) != 0)	/* full */
+		return rc;
+	if (rule_batch_add(&w->body, line, len) == RC_OK)
+		return 0;
+	return apply(w, T_BODY, line, len, NULL);	/* longer than all */
 }
 
 static int
@@ -516,6 +590,7 @@ walk_free(struct walk *w)
 		rule_scratch_give(w->scr[i]);
 	buf_free(&w->text);
 	buf_free(&w->line);
+	rule_batch_free(&w->body);
 }
 
 static enum cr_status
@@ -528,7 +603,7 @@ ct_run(const void *conf, struct txn *t, enum stage st)
 	struct err		 e;
 	const unsigned char	*data;
 	size_t			 len;
-	int			 i, rc;
+	int			 i, rc, f;
 
 	if (st == STAGE_HEADER)
 		return keep_header(t);
@@ -541,6 +616,7 @@ ct_run(const void *conf, struct txn *t, enum stage st)
 	w.t = t;
 	buf_init(&w.text, 1024);
 	buf_init(&w.line, 1024 * 1024);
+	rule_batch_init(&w.body, BODY_BATCH);
 	for (i = 0; i < T_MAX; i++)
 		if (cc->tab[i] != NULL) {
 			if ((w.scr[i] = rule_scratch_take(cc->tab[i])) ==
@@ -566,6 +642,11 @@ ct_run(const void *conf, struct txn *t, enum stage st)
 		v.text = cc->gtube ? on_text : NULL;
 		memset(&rep, 0, sizeof(rep));
 		rc = mime_walk(data, len, &cc->lim, &v, &w, &rep, &e);
+		if (rc <= 0 && !w.failed && !t->nomem) {
+			/* the lines before the end or a failure */
+			if ((f = flush_body(&w)) != 0)
+				rc = f;
+		}
 		if (rc < 0) {
 			txn_error(t, arena_strdup(t->msg->arena, e.msg));
 			w.failed = 1;

@@ -569,19 +569,18 @@ body_line(struct walk *w, const unsigned char *s, size_t n)
 		return WALK_GO;
 	do {
 		k = n > MIME_LINE_MAX ? MIME_LINE_MAX : n;
-		memcpy(w->line, s, k);
-		w->line[k] = '\0';
 		if (w->v->body_line != NULL &&
-		    (r = w->v->body_line(w->arg, w->line, k)) != 0)
+		    (r = w->v->body_line(w->arg, (const char *)s, k)) != 0)
 			return mime_stop(w, r);
+		if (w->text_on) {
+			memcpy(w->line, s, k);
+			if (n == k)		/* lines end in LF in text */
+				w->line[k] = '\n';
+			if (mime_text_feed(w, w->line, k + (n == k), 0) != 0)
+				return mime_nomem(w);
+		}
 		s += k;
 		n -= k;
-		if (!w->text_on)
-			continue;
-		if (n == 0)
-			w->line[k++] = '\n';	/* lines end in LF in text */
-		if (mime_text_feed(w, w->line, k, 0) != 0)
-			return mime_nomem(w);
 	} while (n > 0);
 	return WALK_GO;
 }

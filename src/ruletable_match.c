@@ -215,6 +215,12 @@ rule_scratch_pcre_calls(const struct rule_scratch *s)
 	return s != NULL ? s->calls_re : 0;
 }
 
+unsigned long
+rule_scratch_scans(const struct rule_scratch *s)
+{
+	return s != NULL ? s->scans : 0;
+}
+
 /*
  * 1 if pattern k (0: re, 1: re2) of rule i matches, 0 if not, -1 with e
  * set (a limit, no memory...); *mrc is pcre2_match()'s result.  A
@@ -352,10 +358,10 @@ expand(const struct ruletable *t, const struct rule *ru,
 	return 0;
 }
 
-int
-ruletable_match(const struct ruletable *t, struct rule_scratch *s,
-    const char *subj, size_t len, struct rule_result *r, struct buf *textbuf,
-    struct err *e)
+/* The lookup of subj with the prefilter's hits in s already set. */
+static int
+lookup(const struct ruletable *t, struct rule_scratch *s, const char *subj,
+    size_t len, struct rule_result *r, struct buf *textbuf, struct err *e)
 {
 	const struct rule	*ru;
 	size_t			 i;
@@ -364,17 +370,8 @@ ruletable_match(const struct ruletable *t, struct rule_scratch *s,
 	memset(r, 0, sizeof(*r));
 	r->action = RA_NONE;
 	r->text = "";
-	if (t == NULL || s == NULL || s->t != t || s->tid != t->id) {
-		err_set(e, "%s: no scratch for this table", ruletable_name(t));
-		return -1;
-	}
-	if (subj == NULL) {
-		subj = "";
-		len = 0;
-	}
 	s->deadline = 0;
 	s->calls = 0;
-	rt_prefilter_scan(t, s, subj, len);
 	for (i = 0; (i = rt_prefilter_next(t, s, i)) < t->n; i++) {
 		ru = &t->v[i];
 		if (ru->op == OP_ENDIF)
@@ -408,6 +405,149 @@ ruletable_match(const struct ruletable *t, struct rule_scratch *s,
 			r->text = buf_str(textbuf);
 		}
 		return 1;
+	}
+	return 0;
+}
+
+static int
+scratch_ok(const struct ruletable *t, const struct rule_scratch *s,
+    struct err *e)
+{
+	if (t == NULL || s == NULL || s->t != t || s->tid != t->id) {
+		err_set(e, "%s: no scratch for this table", ruletable_name(t));
+		return 0;
+	}
+	return 1;
+}
+
+int
+ruletable_match(const struct ruletable *t, struct rule_scratch *s,
+    const char *subj, size_t len, struct rule_result *r, struct buf *textbuf,
+    struct err *e)
+{
+	if (!scratch_ok(t, s, e)) {
+		memset(r, 0, sizeof(*r));
+		r->action = RA_NONE;
+		r->text = "";
+		return -1;
+	}
+	if (subj == NULL) {
+		subj = "";
+		len = 0;
+	}
+	rt_prefilter_scan(t, s, subj, len);
+	return lookup(t, s, subj, len, r, textbuf, e);
+}
+
+void
+rule_batch_init(struct rule_batch *b, size_t max)
+{
+	memset(b, 0, sizeof(*b));
+	buf_init(&b->text, max);
+}
+
+void
+rule_batch_reset(struct rule_batch *b)
+{
+	buf_reset(&b->text);
+	b->n = 0;
+}
+
+void
+rule_batch_free(struct rule_batch *b)
+{
+	buf_free(&b->text);
+	free(b->off);
+	memset(b, 0, sizeof(*b));
+}
+
+enum rc
+rule_batch_add(struct rule_batch *b, const char *s, size_t len)
+{
+	size_t	*no, ncap;
+
+	if (len >= b->text.max || b->text.len > b->text.max - len - 1)
+		return RC_INVAL;
+	if (b->n == b->cap) {
+		ncap = b->cap == 0 ? 256 : 2 * b->cap;
+		if ((no = realloc(b->off, ncap * sizeof(*no))) == NULL)
+			return RC_NOMEM;
+		b->off = no;
+		b->cap = ncap;
+	}
+	b->off[b->n] = b->text.len;
+	if (buf_append(&b->text, s, len) != RC_OK ||
+	    buf_putc(&b->text, '\n') != RC_OK) {
+		b->text.len = b->off[b->n];
+		return RC_NOMEM;
+	}
+	b->n++;
+	return RC_OK;
+}
+
+/* Lines of one scan of a batch: their hits (2 * pf_words words each)
+ * in at most RT_BATCH_WORDS words, their text in RT_BATCH_TEXT bytes
+ * (a line alone may be longer). */
+#define RT_BATCH_WORDS	(64 * 1024)
+#define RT_BATCH_TEXT	(1024 * 1024)
+
+/* End of subject i of b: the offset of its '\n'. */
+static size_t
+subject_end(const struct rule_batch *b, size_t i)
+{
+	return (i + 1 < b->n ? b->off[i + 1] : b->text.len) - 1;
+}
+
+static int
+any_bit(const uint64_t *v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (v[i] != 0)
+			return 1;
+	return 0;
+}
+
+int
+ruletable_match_batch(const struct ruletable *t, struct rule_scratch *s,
+    const struct rule_batch *bt, struct buf *textbuf, rule_batch_fn fn,
+    void *arg, struct err *e)
+{
+	struct rule_result	 r;
+	const char		*subj;
+	size_t			 a, b, i, len, words, per;
+	int			 rc, all;
+
+	if (!scratch_ok(t, s, e))
+		return -1;
+	words = 2 * t->pf_words;
+	per = words == 0 ? bt->n : RT_BATCH_WORDS / words;
+	if (per == 0)
+		per = 1;
+	for (a = 0; a < bt->n; a = b) {
+		for (b = a + 1; b < bt->n && b - a < per &&
+		    subject_end(bt, b) - bt->off[a] < RT_BATCH_TEXT; b++)
+			;
+		all = rt_prefilter_lines(t, s, bt, a, b) == 0;
+		for (i = a; i < b; i++) {
+			subj = bt->text.data + bt->off[i];
+			len = subject_end(bt, i) - bt->off[i];
+			if (!all)
+				rt_prefilter_scan(t, s, subj, len);
+			else {
+				memcpy(s->hits, s->lhits + (i - a) * words,
+				    words * sizeof(*s->hits));
+				s->pf_ok = 1;
+				if (!t->pf_visit_any &&
+				    !any_bit(s->hits, words))
+					continue;	/* no rule can match */
+			}
+			if ((rc = lookup(t, s, subj, len, &r, textbuf, e)) < 0)
+				return -1;
+			if (rc > 0 && fn(arg, i, subj, len, &r) != 0)
+				return 1;
+		}
 	}
 	return 0;
 }

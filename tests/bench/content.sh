@@ -84,6 +84,7 @@
 #   CONTENT_MSGS_4K=N    4 KB messages per run (default 4000)
 #   CONTENT_MSGS_100K=N  100 KB messages per run (default 600)
 #   CONTENT_MSGS_2M=N    2 MB messages per run (default 80)
+#   CONTENT_SIZES=LIST   the sizes to run (default "4k 100k 2m")
 #   CONTENT_CONC=N       the loaded concurrency (default 8)
 #   CONTENT_SCANNERS=N   portero's antivirus.scanners (default 2)
 #   CONTENT_HDB=N        random MD5 signatures (default 200000)
@@ -136,7 +137,7 @@ threads=$conc_hi	# clamd's MaxThreads
 [ "$scanners" -gt "$threads" ] && threads=$scanners
 cflags="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat=2 -Wshadow
     -Wstrict-prototypes -Wmissing-prototypes -Wvla -O2"
-sizes="4k 100k 2m"
+sizes=${CONTENT_SIZES:-4k 100k 2m}
 declare -A nmsgs=([4k]=${CONTENT_MSGS_4K:-4000} [100k]=${CONTENT_MSGS_100K:-600}
     [2m]=${CONTENT_MSGS_2M:-80})
 declare -A bytes	# size -> message bytes
@@ -810,7 +811,11 @@ for r in "${rows[@]}" ${crows[@]+"${crows[@]}"}; do
 	printf '%-5s %-13s %4s %6s %8s %7s %8s %8s %6s %9s %6s\n' "$s" "$m" \
 	    "$c" "$n" "$rt" "$mbs" "$p50" "$p99" "$err" "$vo" "$vl"
 done
-echo "message bytes: 4k ${bytes[4k]}, 100k ${bytes[100k]}, 2m ${bytes[2m]};" \
+line="message bytes:"
+for s in $sizes; do
+	line="$line $s ${bytes[$s]},"
+done
+echo "${line%,};" \
     "MB = 10^6 bytes; vs-clamav: msgs/s / clamav-milter msgs/s (same size" \
     "and concurrency); vs-lib: msgs/s / libclamav scans/s with P =" \
     "min(conc, $ncpu cores, and for portero its $scanners scanners)."

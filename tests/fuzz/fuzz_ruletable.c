@@ -10,8 +10,12 @@
  * starting 4 or 5), a score only for SCORE and within +-100000.00, and a
  * text that is the text buffer's NUL-terminated content within its
  * maximum; the same lookup in the same table loaded without the
- * prefilter (PCRE2 alone) gives the same result whenever it gives one.
+ * prefilter (PCRE2 alone) gives the same result whenever it gives one;
+ * and the subjects looked up as one batch (ruletable_match_batch(), one
+ * prefilter scan of them all) give the same matches as PCRE2 alone up to
+ * the first lookup that fails there.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +83,77 @@ check_result(int rc, const struct rule_result *r, const struct buf *tb,
 		FUZZ_ASSERT(r->score == 0);
 }
 
+/* A lookup's result, kept to compare with the batch's. */
+struct kept {
+	int		 rc;		/* -1, 0, 1; 2: not reported */
+	enum rule_action action;
+	unsigned	 line;
+	int32_t		 score;
+	char		 text[TEXT_MAX + 1];
+};
+
+static void
+keep(struct kept *k, int rc, const struct rule_result *r)
+{
+	k->rc = rc;
+	k->action = r->action;
+	k->line = r->line;
+	k->score = r->score;
+	(void)snprintf(k->text, sizeof(k->text), "%s", r->text);
+}
+
+static int
+on_batch(void *arg, size_t i, const char *s, size_t len,
+    const struct rule_result *r)
+{
+	struct kept	*got = arg;
+
+	(void)s;
+	(void)len;
+	FUZZ_ASSERT(i < MAX_SUBJECTS && got[i].rc == 2);
+	FUZZ_ASSERT(r->action > RA_NONE && r->line >= 1);
+	keep(&got[i], 1, r);
+	return 0;
+}
+
+/*
+ * The subjects as one batch through the table with its lines prefilter:
+ * the matches of PCRE2 alone (want), subject by subject, up to the
+ * first lookup PCRE2 alone failed (the batch makes only calls it makes,
+ * so it cannot fail before; after, it may skip that pattern or fail).
+ */
+static void
+check_batch(const struct ruletable *t, struct rule_scratch *s,
+    const struct rule_batch *b, const struct kept *want, struct buf *tb)
+{
+	struct kept	 got[MAX_SUBJECTS];
+	struct err	 e;
+	size_t		 i;
+	int		 rc, failed = 0;
+
+	for (i = 0; i < MAX_SUBJECTS; i++)
+		got[i].rc = 2;
+	err_clear(&e);
+	rc = ruletable_match_batch(t, s, b, tb, on_batch, got, &e);
+	FUZZ_ASSERT(rc == 0 || rc == -1);
+	if (rc == -1)
+		FUZZ_ASSERT(strncmp(e.msg, "fuzz:", 5) == 0);
+	for (i = 0; i < b->n && !failed; i++) {
+		if (want[i].rc < 0) {
+			failed = 1;
+			continue;
+		}
+		FUZZ_ASSERT((got[i].rc == 1) == (want[i].rc == 1));
+		if (want[i].rc == 1) {
+			FUZZ_ASSERT(got[i].action == want[i].action &&
+			    got[i].line == want[i].line &&
+			    got[i].score == want[i].score &&
+			    strcmp(got[i].text, want[i].text) == 0);
+		}
+	}
+	FUZZ_ASSERT(rc == 0 || failed);
+}
+
 static void
 run(enum rule_syntax syn, const char *table, size_t tlen,
     const char *subj, size_t slen)
@@ -88,12 +163,15 @@ run(enum rule_syntax syn, const char *table, size_t tlen,
 	struct rule_scratch	*s1, *s2;
 	struct rule_result	 r1, r2;
 	struct buf		 tb1, tb2;
+	struct rule_batch	 b;
+	struct kept		 want[MAX_SUBJECTS];
 	struct err		 e;
 	const char		*p, *end, *nl;
 	size_t			 n = 0;
 	int			 rc1, rc2;
 
 	rule_limits_default(&lim);
+	lim.batch = 1;
 	lim.match_limit = 5000;
 	lim.depth_limit = 500;
 	lim.heap_limit = 256;
@@ -122,6 +200,7 @@ run(enum rule_syntax syn, const char *table, size_t tlen,
 	s2 = rule_scratch_new(t2);
 	buf_init(&tb1, TEXT_MAX);
 	buf_init(&tb2, TEXT_MAX);
+	rule_batch_init(&b, slen + MAX_SUBJECTS + 1);
 	if (s1 == NULL || s2 == NULL)
 		goto out;
 	for (p = subj, end = subj + slen; p <= end && n < MAX_SUBJECTS;
@@ -137,6 +216,8 @@ run(enum rule_syntax syn, const char *table, size_t tlen,
 		rc2 = ruletable_match(t2, s2, p, (size_t)(nl - p), &r2, &tb2,
 		    &e);
 		check_result(rc2, &r2, &tb2, &e);
+		keep(&want[n], rc2, &r2);
+		FUZZ_ASSERT(rule_batch_add(&b, p, (size_t)(nl - p)) != RC_INVAL);
 		/* the prefilter only skips PCRE2 calls that cannot match:
 		 * where PCRE2 alone answers, it answers the same */
 		FUZZ_ASSERT(rc2 < 0 || rc1 >= 0);
@@ -146,7 +227,10 @@ run(enum rule_syntax syn, const char *table, size_t tlen,
 			FUZZ_ASSERT(strcmp(r1.text, r2.text) == 0);
 		}
 	}
+	if (b.n == n)			/* not short of memory */
+		check_batch(t, s1, &b, want, &tb1);
 out:
+	rule_batch_free(&b);
 	buf_free(&tb1);
 	buf_free(&tb2);
 	rule_scratch_free(s1);

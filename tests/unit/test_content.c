@@ -283,6 +283,49 @@ test_seed_body_checks(void **state)
 	expect(&r, ACT_ACCEPT, NULL, NULL, NULL);
 }
 
+/*
+ * The first rule to decide is the first in the message: body lines are
+ * looked up together (one prefilter scan), but before the next part's
+ * header rules and attachment names.
+ */
+static void
+test_message_order(void **state)
+{
+	struct result	 r;
+
+	(void)state;
+	/* a body line, then a part header rule */
+	run("", "192.0.2.10", NULL, HDRS "Subject: hi\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+	    "--b1\nContent-Type: text/plain\n\nbuy VIAGRA\n"
+	    "--b1\nContent-Type: application/octet-stream; name=\"a.pif\"\n\n"
+	    "x\n--b1--\n", &r);
+	expect(&r, ACT_REJECT, "550", "no pills", "content=body_checks:4");
+	/* a body line, then a blocked attachment */
+	run("", "192.0.2.10", NULL, HDRS "Subject: hi\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+	    "--b1\nContent-Type: text/plain\n\nbuy VIAGRA\n"
+	    "--b1\nContent-Type: application/octet-stream\n"
+	    "Content-Disposition: attachment; filename=\"a.exe\"\n\n"
+	    "x\n--b1--\n", &r);
+	expect(&r, ACT_REJECT, "550", "no pills", "content=body_checks:4");
+	/* the other way round: the part header, the attachment first */
+	run("", "192.0.2.10", NULL, HDRS "Subject: hi\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+	    "--b1\nContent-Type: application/octet-stream; name=\"a.pif\"\n\n"
+	    "x\n--b1\nContent-Type: text/plain\n\nbuy VIAGRA\n--b1--\n", &r);
+	expect(&r, ACT_REJECT, "550", "bad name", NULL);
+	run("", "192.0.2.10", NULL, HDRS "Subject: hi\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+	    "--b1\nContent-Type: application/octet-stream\n"
+	    "Content-Disposition: attachment; filename=\"a.exe\"\n\n"
+	    "x\n--b1\nContent-Type: text/plain\n\nbuy VIAGRA\n--b1--\n", &r);
+	expect(&r, ACT_REJECT, "550", "not allowed: a.exe", NULL);
+	/* the last line of the message, with no line end */
+	run("", "192.0.2.10", NULL, HDRS "Subject: hi\n\nhello\nVIAGRA", &r);
+	expect(&r, ACT_REJECT, "550", "no pills", "content=body_checks:4");
+}
+
 static void
 test_mime_header_checks_default(void **state)
 {
@@ -578,6 +621,7 @@ main(void)
 		cmocka_unit_test(test_seed_header_reject),
 		cmocka_unit_test(test_ignore_hold_discard_warn),
 		cmocka_unit_test(test_seed_body_checks),
+		cmocka_unit_test(test_message_order),
 		cmocka_unit_test(test_mime_header_checks_default),
 		cmocka_unit_test(test_blocked_attachments),
 		cmocka_unit_test(test_gtube_and_levels),

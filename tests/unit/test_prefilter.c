@@ -121,10 +121,12 @@ pair_open(struct pair *p, const char *text, size_t len,
 
 	err_clear(&e);
 	rule_limits_default(&lim);
+	lim.batch = 1;		/* one lookup or a batch: both compared */
 	p->t = ruletable_parse("P", text, len, syn, &lim, &e);
 	if (p->t == NULL)
 		fail_msg("load: %s", e.msg);
 	lim.no_prefilter = 1;
+	lim.batch = 0;
 	p->u = ruletable_parse("P", text, len, syn, &lim, &e);
 	if (p->u == NULL)
 		fail_msg("load: %s", e.msg);
@@ -197,6 +199,272 @@ compare(struct pair *p, unsigned seed)
 	assert_true(ruletable_prefiltered(p->t) > 0);
 #endif
 	return hits;
+}
+
+/* A batch's matches as "i action line text" lines. */
+struct got {
+	struct buf	 b;
+	size_t		 last;		/* the last subject reported + 1 */
+	unsigned	 stop_at;	/* fn stops at this match (1-based) */
+	unsigned	 n;
+};
+
+static int
+on_match(void *arg, size_t i, const char *s, size_t len,
+    const struct rule_result *r)
+{
+	struct got	*g = arg;
+
+	(void)s;
+	(void)len;
+	assert_true(i + 1 > g->last);		/* in order, once each */
+	g->last = i + 1;
+	assert_int_equal(buf_printf(&g->b, "%zu %s %u %s %d\n", i,
+	    rule_action_name(r->action), r->line, r->text, r->score), RC_OK);
+	return ++g->n == g->stop_at;
+}
+
+/*
+ * The batch b through the table with its lines prefilter, and each of
+ * its subjects through the same table without prefilter, one at a
+ * time: the same matches.  stop: fn stops the batch at that match (0:
+ * never).  Returns the number of matches.
+ */
+static unsigned
+same_batch(struct pair *p, const struct rule_batch *b, unsigned stop)
+{
+	struct got		 g;
+	struct buf		 want;
+	struct rule_result	 q;
+	struct err		 e;
+	size_t			 i, end;
+	unsigned		 n = 0;
+	int			 rc, m;
+
+	memset(&g, 0, sizeof(g));
+	buf_init(&g.b, 64 << 20);
+	buf_init(&want, 64 << 20);
+	g.stop_at = stop;
+	err_clear(&e);
+	rc = ruletable_match_batch(p->t, p->s, b, &p->tb, on_match, &g, &e);
+	for (i = 0; i < b->n; i++) {
+		end = (i + 1 < b->n ? b->off[i + 1] : b->text.len) - 1;
+		m = ruletable_match(p->u, p->v, b->text.data + b->off[i],
+		    end - b->off[i], &q, &p->ub, &e);
+		assert_int_not_equal(m, -1);
+		if (m == 0)
+			continue;
+		assert_int_equal(buf_printf(&want, "%zu %s %u %s %d\n", i,
+		    rule_action_name(q.action), q.line, q.text, q.score),
+		    RC_OK);
+		if (++n == stop)
+			break;
+	}
+	for (i = 0; i < g.b.len && i < want.len && g.b.data[i] ==
+	    want.data[i]; i++)
+		;
+	while (i > 0 && want.data[i - 1] != '\n')
+		i--;			/* the first line that differs */
+	if (rc != (n == stop && stop != 0 ? 1 : 0) || g.b.len != want.len ||
+	    i < want.len)
+		fail_msg("batch of %zu: rc %d, matches from the first that "
+		    "differs:\n%.200s\nwanted:\n%.200s", b->n, rc,
+		    g.b.data + i, want.data + i);
+	buf_free(&g.b);
+	buf_free(&want);
+	return n;
+}
+
+/* Random batches of random subjects, the crafted ones among them. */
+static void
+compare_batches(struct pair *p, unsigned seed)
+{
+	struct rule_batch	 b;
+	char			 subj[512];
+	size_t			 len, i, k, n, nsub;
+	unsigned		 x = seed, j, hits;
+
+	rule_batch_init(&b, 1 << 20);
+	for (i = 0; i < NFRAG; i++)
+		assert_int_equal(rule_batch_add(&b, frags[i].s,
+		    frags[i].len), RC_OK);
+	hits = same_batch(p, &b, 0);
+	assert_int_equal(same_batch(p, &b, 1), hits > 0);
+	if (hits > 2)
+		assert_int_equal(same_batch(p, &b, hits / 2), hits / 2);
+	for (j = 0; j < 40; j++) {
+		rule_batch_reset(&b);
+		x = x * 1103515245u + 12345u;
+		nsub = 1 + (x >> 16) % 200;
+		while (nsub-- > 0) {
+			x = x * 1103515245u + 12345u;
+			n = (x >> 16) % 8;
+			for (k = 0, len = 0; k < n; k++) {
+				x = x * 1103515245u + 12345u;
+				i = (x >> 16) % NFRAG;
+				memcpy(subj + len, frags[i].s, frags[i].len);
+				len += frags[i].len;
+			}
+			assert_int_equal(rule_batch_add(&b, subj, len), RC_OK);
+		}
+		(void)same_batch(p, &b, 0);
+	}
+	rule_batch_free(&b);
+}
+
+/*
+ * Batches: the same matches as the lookups one at a time, for the
+ * tables above, the seeds, and the constructs that mean something else
+ * in a block of lines (left out of its database).
+ */
+static void
+test_batch_same(void **st)
+{
+	struct pair	 p;
+	struct buf	 b;
+	struct err	 e;
+	static const char *const seeds[] = {
+		"tests/data/rules/header_checks.seed",
+		"tests/data/rules/body_checks.seed",
+	};
+	static const char	 ends[] =
+	    "/\\Ayy/ WARN a1\n"
+	    "/k\\z/ WARN a2\n"
+	    "/w\\Z/ WARN a3\n"
+	    "/\\Gfoo/ WARN a4\n"
+	    "/(?-m)^to:/m WARN a5\n"
+	    "/(?^)^bar/ WARN a6\n"
+	    "/(?<!\\s)foo/ WARN a7\n"
+	    "/baz(?!\\s)/ WARN a8\n"
+	    "/(?<!\\n)abc/ WARN a9\n"
+	    "/q(?!.)/s WARN a10\n"
+	    "/^$/ WARN a11\n"
+	    "/^(?:(?!zz).)*$/ INFO a12\n"
+	    "/(?<=\\s)free/ INFO a13\n"
+	    "/\\bfoo\\b/ INFO a14\n"
+	    "/\\Btest/ INFO a15\n"
+	    "/[^x]{3}$/ INFO a16\n"
+	    "/he$/E INFO a17\n"
+	    "/ha/A INFO a18\n";
+
+	(void)st;
+	pair_open(&p, pcre_table, sizeof(pcre_table) - 1, RULE_PCRE);
+	compare_batches(&p, 11);
+	pair_close(&p);
+	pair_open(&p, regexp_table, sizeof(regexp_table) - 1, RULE_REGEXP);
+	compare_batches(&p, 12);
+	pair_close(&p);
+	pair_open(&p, ends, sizeof(ends) - 1, RULE_PCRE);
+	compare_batches(&p, 13);
+	pair_close(&p);
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+		buf_init(&b, 1 << 20);
+		err_clear(&e);
+		if (file_read(seeds[i], &b, &e) != 0)
+			fail_msg("%s", e.msg);
+		pair_open(&p, buf_str(&b), b.len, RULE_PCRE);
+		compare_batches(&p, 14 + (unsigned)i);
+		pair_close(&p);
+		buf_free(&b);
+	}
+}
+
+/*
+ * Batches larger than one scan (more lines than a scan's hits hold,
+ * more text than it takes), a pattern whose prefilter hits every byte
+ * (the scan gives up: lines one at a time), and what a batch costs: a
+ * line-safe table makes no PCRE2 call on lines nothing can match, a
+ * pattern left out of the lines database one a line.
+ */
+static void
+test_batch_sizes(void **st)
+{
+	struct pair		 p;
+	struct rule_batch	 b;
+	char			 line[3000];
+	size_t			 i;
+	unsigned long		 c0, s0;
+	static const char	 safe[] =
+	    "/^TVqQAAMAAAAEAAAA/ REJECT exe\n"
+	    "/viagra$/ REJECT spam\n";
+	static const char	 unsafe[] =
+	    "/^TVqQAAMAAAAEAAAA/ REJECT exe\n"
+	    "/\\Aviagra/ REJECT spam\n";
+	static const char	 every[] =
+	    "/(?<=#)[a-z]/ WARN w\n"
+	    "/viagra$/ REJECT spam\n";
+
+	(void)st;
+	(void)c0;		/* without Hyperscan: only the results */
+	(void)s0;
+	rule_batch_init(&b, 8 << 20);
+	pair_open(&p, safe, sizeof(safe) - 1, RULE_PCRE);
+	for (i = 0; i < 70000; i++) {
+		(void)snprintf(line, sizeof(line), "%s%zu%s", i % 9999 == 7 ?
+		    "TVqQAAMAAAAEAAAA" : "line ", i, i % 7777 == 3 ?
+		    " viagra" : "");
+		assert_int_equal(rule_batch_add(&b, line, strlen(line)),
+		    RC_OK);
+	}
+	c0 = rule_scratch_pcre_calls(p.s);
+	s0 = rule_scratch_scans(p.s);
+	assert_int_equal(same_batch(&p, &b, 0), 7 + 10);
+#ifdef HAVE_HYPERSCAN
+	assert_int_equal(rule_scratch_pcre_calls(p.s) - c0, 7 + 10);
+	/* 32768 lines a scan with 2 hit words a line */
+	assert_int_equal(rule_scratch_scans(p.s) - s0, 3);
+#endif
+	rule_batch_reset(&b);
+	memset(line, 'x', sizeof(line));
+	for (i = 0; i < 1500; i++) {	/* 3 MB: several scans */
+		memcpy(line + 2000, i % 100 == 5 ? "viagra" : "xxxxxx", 6);
+		assert_int_equal(rule_batch_add(&b, line, 2006), RC_OK);
+	}
+	s0 = rule_scratch_scans(p.s);
+	assert_int_equal(same_batch(&p, &b, 0), 15);
+#ifdef HAVE_HYPERSCAN
+	assert_int_equal(rule_scratch_scans(p.s) - s0, 3);	/* 1 MB each */
+#endif
+	pair_close(&p);
+
+	rule_batch_reset(&b);
+	for (i = 0; i < 500; i++) {
+		(void)snprintf(line, sizeof(line), "line %zu nothing", i);
+		assert_int_equal(rule_batch_add(&b, line, strlen(line)),
+		    RC_OK);
+	}
+	pair_open(&p, unsafe, sizeof(unsafe) - 1, RULE_PCRE);
+	c0 = rule_scratch_pcre_calls(p.s);
+	assert_int_equal(same_batch(&p, &b, 0), 0);
+#ifdef HAVE_HYPERSCAN
+	assert_int_equal(rule_scratch_pcre_calls(p.s) - c0, 500);
+#endif
+	pair_close(&p);
+
+	rule_batch_reset(&b);
+	for (i = 0; i < 300; i++) {	/* 200 hits a line, at least */
+		memset(line, 'a', 200);
+		(void)snprintf(line + 200, sizeof(line) - 200, " %s",
+		    i % 50 == 1 ? "#x viagra" : "");
+		assert_int_equal(rule_batch_add(&b, line, strlen(line)),
+		    RC_OK);
+	}
+	pair_open(&p, every, sizeof(every) - 1, RULE_PCRE);
+	s0 = rule_scratch_scans(p.s);
+	assert_int_equal(same_batch(&p, &b, 0), 6);
+#ifdef HAVE_HYPERSCAN
+	assert_int_equal(rule_scratch_scans(p.s) - s0, 1 + 300);
+#endif
+	pair_close(&p);
+
+	/* what does not fit is refused, the batch unchanged */
+	rule_batch_free(&b);
+	rule_batch_init(&b, 10);
+	assert_int_equal(rule_batch_add(&b, "12345678", 8), RC_OK);
+	assert_int_equal(rule_batch_add(&b, "1", 1), RC_INVAL);
+	assert_int_equal(b.n, 1);
+	assert_int_equal(b.text.len, 9);
+	rule_batch_free(&b);
 }
 
 static void
@@ -318,6 +586,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_results),
 		cmocka_unit_test(test_active),
+		cmocka_unit_test(test_batch_same),
+		cmocka_unit_test(test_batch_sizes),
 		cmocka_unit_test(test_catastrophic),
 	};
 
