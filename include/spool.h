@@ -31,11 +31,15 @@ int		 spool_in_file(const struct spool *);
  * mmap of the file), valid until spool_free or the next append.  NULL
  * with e set on error; an empty spool gives a non-NULL pointer, len 0. */
 const unsigned char *spool_data(struct spool *, size_t *len, struct err *);
-/* A file descriptor holding the whole content: the temporary file, or a
- * memfd the memory content is copied into on first call.  Owned by the
- * spool (do not close); readers use pread() or their own dup() and
- * lseek(): its offset is not meaningful.  -1 with e set on error. */
+/* A file descriptor holding the whole content, of its size: the
+ * temporary file, or in memory a read-only descriptor of the memfd
+ * holding it (or a sealed copy).  Owned by the spool (do not close);
+ * readers use pread() or their own dup() and lseek(): its offset is not
+ * meaningful.  -1 with e set on error. */
 int		 spool_fd(struct spool *, struct err *);
+/* A reader of spool_fd() may still be at work (a scan that timed out or
+ * failed): its memory is not reused for another message. */
+void		 spool_fd_abandon(struct spool *);
 /* Removes leftover "portero-*" files in dir; returns how many. */
 int		 spool_cleanup_dir(const char *dir);
 

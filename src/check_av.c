@@ -194,6 +194,8 @@ av_run(const void *conf, struct txn *t, enum stage st)
 			scan_client_scan(fd, deadline, &r);
 		scan_slot_release();
 	}
+	if (r.verdict == SCAN_ERROR && m->spool != NULL)
+		spool_fd_abandon(m->spool);	/* a scanner may still read */
 	metrics_observe(M.av_seconds, NULL, (double)(now_ms() - t0) / 1000.0);
 	metrics_inc(M.av_scans, scan_verdict_name(r.verdict), 1);
 	if (r.sigs > 0)

@@ -102,15 +102,17 @@ scan_slot_peak(int reset)
 	return p;
 }
 
-/* A read-only descriptor of its own (own offset) for the message; a
- * memfd sealed against writing (spool_fd()) is read-only already and
- * goes as it is (-2: use fd itself). */
+/* A read-only descriptor of its own (own offset) for the message; one
+ * opened read-only or a memfd sealed against writing (spool_fd()) goes
+ * as it is (-2: use fd itself). */
 static int
 readonly_fd(int fd)
 {
 	char	 path[64];
-	int	 ro, seals;
+	int	 ro, seals, fl;
 
+	if ((fl = fcntl(fd, F_GETFL)) >= 0 && (fl & O_ACCMODE) == O_RDONLY)
+		return -2;
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals >= 0 && (seals & F_SEAL_WRITE) && (seals & F_SEAL_SHRINK))
 		return -2;

@@ -127,8 +127,9 @@ on_term(int sig)
  * The message mapped into memory and scanned as a libclamav memory map:
  * without it libclamav reads a descriptor with pread() into pages of its
  * own (a copy of every page, and the faults of the fresh pages).  The
- * milter does not change the message while it is scanned (its memfd is
- * sealed against shrinking); should a file shrink anyway, this process
+ * milter does not change the message while it is scanned (its memory
+ * is not reused before the reply, or its copy is sealed against
+ * shrinking); should a file shrink anyway, this process
  * dies of SIGBUS and costs the message a tempfail, like any scanner
  * crash.  Empty or unmappable: the descriptor itself.
  */

@@ -9,6 +9,19 @@
  * memory part is copied into the file when the limit is passed, so the
  * content is always in exactly one place.  A spool belongs to one
  * message: not thread-safe.
+ *
+ * In memory, the content goes into an arena: a memfd of memory_limit
+ * bytes mapped read-write, with a read-only descriptor of its own that
+ * the scanners get (they can neither write it nor map it writable).
+ * Arenas are kept in a process-wide pool (mutex) and reused, so a
+ * message costs neither heap growth nor fresh pages and the scanners get
+ * the content without a copy; an arena given back keeps at most
+ * ARENA_KEEP bytes of pages.  spool_fd() truncates the file to the
+ * content's length (readers see exactly the message); it is extended
+ * again when the arena is reused.  An arena whose scan did not end
+ * normally (spool_fd_abandon()) is not reused: a scanner may still read
+ * it.  Without memfd or mmap, or beyond ARENA_MAX, the heap holds the
+ * content and spool_fd() copies it into a sealed memfd.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -17,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +39,30 @@
 #include "spool.h"
 
 #define SPOOL_PREFIX	"portero-"
+#define POOL_MAX	64			/* arenas kept */
+#define ARENA_KEEP	(256 * 1024)		/* bytes of pages kept */
+#define ARENA_MAX	((size_t)256 * 1024 * 1024)	/* larger: heap */
+
+struct arena {
+	struct arena	*next;
+	int		 fd;		/* memfd, read-write */
+	int		 ro;		/* the same file read-only, or -1 */
+	unsigned char	*map;		/* cap bytes, shared */
+	size_t		 cap;
+	size_t		 high;		/* bytes that may hold pages */
+};
+
+static pthread_mutex_t	 pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct arena	*pool;
+static unsigned		 pool_n;
 
 struct spool {
 	size_t		 limit;
 	char		*dir;
-	unsigned char	*mem;		/* content while in memory */
+	struct arena	*ar;		/* content while in memory, or: */
+	unsigned char	*mem;		/* the heap when there is no arena */
+	int		 lent;		/* ar truncated for spool_fd() */
+	int		 abandon;	/* ar not to be reused */
 	size_t		 len, cap;
 	int		 fd;		/* the file, or the memfd; -1 */
 	int		 in_file;	/* content lives in fd */
@@ -37,6 +70,106 @@ struct spool {
 	void		*map;		/* mmap of the file, or NULL */
 	size_t		 map_len;
 };
+
+static void
+arena_free(struct arena *a)
+{
+	if (a == NULL)
+		return;
+	if (a->map != NULL)
+		(void)munmap(a->map, a->cap);
+	if (a->ro >= 0)
+		(void)close(a->ro);
+	if (a->fd >= 0)
+		(void)close(a->fd);
+	free(a);
+}
+
+static struct arena *
+arena_new(size_t cap)
+{
+	struct arena	*a;
+	char		 path[64];
+	void		*m;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->ro = -1;
+	a->cap = cap;
+	if ((a->fd = memfd_create("portero-msg", MFD_CLOEXEC)) < 0 ||
+	    ftruncate(a->fd, (off_t)cap) != 0 ||
+	    (m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd,
+	    0)) == MAP_FAILED) {
+		arena_free(a);
+		return NULL;
+	}
+	a->map = m;
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", a->fd);
+	a->ro = open(path, O_RDONLY | O_CLOEXEC);	/* -1: no /proc */
+	return a;
+}
+
+/* An arena of cap bytes from the pool, or a new one; NULL if none. */
+static struct arena *
+arena_take(size_t cap)
+{
+	struct arena	*a, **pp;
+
+	(void)pthread_mutex_lock(&pool_mu);
+	for (pp = &pool; (a = *pp) != NULL; pp = &a->next)
+		if (a->cap == cap) {
+			*pp = a->next;
+			pool_n--;
+			break;
+		}
+	(void)pthread_mutex_unlock(&pool_mu);
+	if (a != NULL)
+		return a;
+	return arena_new(cap);
+}
+
+/* Back to the pool, with its pages beyond ARENA_KEEP released. */
+static void
+arena_give(struct arena *a)
+{
+	if (a->high > ARENA_KEEP) {
+		if (fallocate(a->fd, FALLOC_FL_PUNCH_HOLE |
+		    FALLOC_FL_KEEP_SIZE, ARENA_KEEP, (off_t)(a->cap -
+		    ARENA_KEEP)) != 0) {
+			arena_free(a);
+			return;
+		}
+		a->high = ARENA_KEEP;
+	}
+	a->next = NULL;
+	(void)pthread_mutex_lock(&pool_mu);
+	if (pool_n < POOL_MAX) {
+		a->next = pool;
+		pool = a;
+		pool_n++;
+		a = NULL;
+	}
+	(void)pthread_mutex_unlock(&pool_mu);
+	arena_free(a);
+}
+
+/* The spool's arena back (or freed), its file extended to the arena's
+ * size again if spool_fd() truncated it. */
+static void
+arena_release(struct spool *s)
+{
+	struct arena	*a = s->ar;
+
+	s->ar = NULL;
+	if (a == NULL)
+		return;
+	if (s->abandon || (s->lent && ftruncate(a->fd, (off_t)a->cap) != 0))
+		arena_free(a);
+	else
+		arena_give(a);
+	s->lent = 0;
+	s->abandon = 0;
+}
 
 struct spool *
 spool_new(size_t memory_limit, const char *dir)
@@ -72,9 +205,17 @@ spool_free(struct spool *s)
 	unmap(s);
 	if (s->fd >= 0)
 		(void)close(s->fd);
+	arena_release(s);
 	free(s->mem);
 	free(s->dir);
 	free(s);
+}
+
+void
+spool_fd_abandon(struct spool *s)
+{
+	if (s != NULL)
+		s->abandon = 1;
 }
 
 static enum rc
@@ -117,7 +258,8 @@ to_file(struct spool *s, struct err *e)
 		return RC_TEMP;
 	}
 	(void)unlink(path);
-	if ((rc = write_all(fd, s->mem, s->len, e)) != RC_OK) {
+	if ((rc = write_all(fd, s->ar != NULL ? s->ar->map : s->mem, s->len,
+	    e)) != RC_OK) {
 		(void)close(fd);
 		return rc;
 	}
@@ -126,9 +268,36 @@ to_file(struct spool *s, struct err *e)
 	unmap(s);
 	s->fd = fd;
 	s->in_file = 1;
+	arena_release(s);
 	free(s->mem);
 	s->mem = NULL;
 	s->len = s->cap = 0;
+	return RC_OK;
+}
+
+/* The memory part in the arena: RC_OK, or RC_INVAL to use the heap. */
+static enum rc
+arena_append(struct spool *s, const void *p, size_t n)
+{
+	size_t	 cap;
+
+	if (s->ar == NULL) {
+		if (s->mem != NULL || s->limit == 0 || s->limit > ARENA_MAX)
+			return RC_INVAL;
+		cap = (s->limit + 4095) & ~(size_t)4095;
+		if ((s->ar = arena_take(cap)) == NULL)
+			return RC_INVAL;
+	}
+	if (s->lent) {		/* truncated by spool_fd(): size again */
+		if (ftruncate(s->ar->fd, (off_t)s->ar->cap) != 0)
+			return RC_TEMP;
+		s->lent = 0;
+	}
+	memcpy(s->ar->map + s->len, p, n);
+	s->len += n;
+	s->size += n;
+	if (s->len > s->ar->high)
+		s->ar->high = s->len;
 	return RC_OK;
 }
 
@@ -158,6 +327,15 @@ spool_append(struct spool *s, const void *p, size_t n, struct err *e)
 	if (s->fd >= 0) {		/* memfd copy is stale now */
 		(void)close(s->fd);
 		s->fd = -1;
+	}
+	switch (arena_append(s, p, n)) {
+	case RC_OK:
+		return RC_OK;
+	case RC_INVAL:
+		break;			/* the heap */
+	default:
+		err_set(e, "spool: ftruncate: %s", strerror(errno));
+		return RC_TEMP;
 	}
 	if (s->len + n > s->cap) {
 		cap = s->cap > 0 ? s->cap : 4096;
@@ -195,7 +373,8 @@ spool_data(struct spool *s, size_t *len, struct err *e)
 
 	if (!s->in_file) {
 		*len = s->len;
-		return s->len > 0 ? s->mem : empty;
+		return s->len == 0 ? empty : s->ar != NULL ? s->ar->map :
+		    s->mem;
 	}
 	if (s->size > SIZE_MAX) {
 		err_set(e, "spool: message too large to map");
@@ -222,6 +401,15 @@ spool_fd(struct spool *s, struct err *e)
 
 	if (s->fd >= 0)
 		return s->fd;
+	if (s->ar != NULL) {
+		/* the arena, cut to the message for its readers */
+		if (!s->lent && ftruncate(s->ar->fd, (off_t)s->len) != 0) {
+			err_set(e, "spool: ftruncate: %s", strerror(errno));
+			return -1;
+		}
+		s->lent = 1;
+		return s->ar->ro >= 0 ? s->ar->ro : s->ar->fd;
+	}
 	if ((fd = memfd_create("portero-msg", MFD_CLOEXEC |
 	    MFD_ALLOW_SEALING)) < 0) {
 		err_set(e, "spool: memfd_create: %s", strerror(errno));

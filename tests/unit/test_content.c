@@ -6,6 +6,7 @@
  * RFC 2047, RFC 2231, nested), GTUBE, the spam levels (tag, tag2, kill,
  * forged X-Spam-* removed), a catastrophic pattern, dry run, outbound.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -562,6 +563,8 @@ test_spool_unit(void **state)
 	char			 b[100], rd[1000];
 	int			 fd, leftover;
 	char			 path[128];
+	struct stat		 st;
+	ino_t			 ino;
 
 	(void)state;
 	s = spool_new(250, spool_dir);
@@ -584,16 +587,66 @@ test_spool_unit(void **state)
 	/* the file was unlinked at once */
 	assert_int_equal(spool_files(), 0);
 	spool_free(s);
-	/* in memory: the fd is a copy */
+	/* in memory: the fd holds exactly the message, read-only: the
+	 * scanners get it as it is and can neither change it, nor shrink
+	 * it under a mapping, nor map it writable */
 	s = spool_new(1000, spool_dir);
-	assert_int_equal(spool_append(s, "hello", 5, &e), RC_OK);
+	memset(b, 'z', sizeof(b));
+	for (i = 0; i < 9; i++)
+		assert_int_equal(spool_append(s, b, sizeof(b), &e), RC_OK);
+	fd = spool_fd(s, &e);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, 900);
+	assert_int_equal(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+	assert_int_equal(pwrite(fd, "x", 1, 0), -1);
+	assert_int_equal(ftruncate(fd, 1), -1);
+	assert_true(mmap(NULL, 900, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	    0) == MAP_FAILED);
+	assert_int_equal(fstat(fd, &st), 0);
+	ino = st.st_ino;
+	spool_free(s);
+	/* the next message reuses that memory: only its own bytes */
+	s = spool_new(1000, spool_dir);
+	assert_int_equal(spool_append(s, "hel", 3, &e), RC_OK);
+	assert_int_equal(spool_append(s, "lo", 2, &e), RC_OK);
+	d = spool_data(s, &len, &e);
+	assert_int_equal(len, 5);
+	assert_memory_equal(d, "hello", 5);
 	fd = spool_fd(s, &e);
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, rd, sizeof(rd), 0), 5);
 	assert_memory_equal(rd, "hello", 5);
 	assert_int_equal(spool_in_file(s), 0);
-	/* sealed: the scanners get it as it is, and can neither change it
-	 * nor shrink it under a mapping */
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_ino, ino);
+	/* a scan that did not end: that memory is not reused */
+	spool_fd_abandon(s);
+	spool_free(s);
+	s = spool_new(1000, spool_dir);
+	assert_int_equal(spool_append(s, "x", 1, &e), RC_OK);
+	fd = spool_fd(s, &e);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_not_equal(st.st_ino, ino);
+	assert_int_equal(st.st_size, 1);
+	/* past the memory limit: the file has what the memory had */
+	memset(b, 'y', sizeof(b));
+	for (i = 0; i < 10; i++)
+		assert_int_equal(spool_append(s, b, sizeof(b), &e), RC_OK);
+	assert_int_equal(spool_in_file(s), 1);
+	fd = spool_fd(s, &e);
+	assert_int_equal(pread(fd, rd, 2, 0), 2);
+	assert_memory_equal(rd, "xy", 2);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, 1001);
+	assert_int_equal(spool_files(), 0);
+	spool_free(s);
+	/* without an arena (a limit too large for one): a sealed copy */
+	s = spool_new((size_t)1 << 40, spool_dir);
+	assert_int_equal(spool_append(s, "hello", 5, &e), RC_OK);
+	fd = spool_fd(s, &e);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, rd, sizeof(rd), 0), 5);
 	assert_true((fcntl(fd, F_GET_SEALS) & (F_SEAL_WRITE | F_SEAL_SHRINK)) ==
 	    (F_SEAL_WRITE | F_SEAL_SHRINK));
 	assert_int_equal(pwrite(fd, "x", 1, 0), -1);
