@@ -40,7 +40,7 @@
 
 #define SPOOL_PREFIX	"portero-"
 #define POOL_MAX	64			/* arenas kept */
-#define ARENA_KEEP	(256 * 1024)		/* bytes of pages kept */
+#define ARENA_KEEP	(1024 * 1024)		/* bytes of pages kept */
 #define ARENA_MAX	((size_t)256 * 1024 * 1024)	/* larger: heap */
 
 struct arena {
