@@ -565,6 +565,7 @@ test_spool_unit(void **state)
 	char			 path[128];
 	struct stat		 st;
 	ino_t			 ino;
+	char			*big;
 
 	(void)state;
 	s = spool_new(250, spool_dir);
@@ -641,6 +642,29 @@ test_spool_unit(void **state)
 	assert_int_equal(st.st_size, 1001);
 	assert_int_equal(spool_files(), 0);
 	spool_free(s);
+	/* a large message's arena gives pages back; reused, it holds the
+	 * next message whole */
+	big = malloc(3 << 20);
+	assert_non_null(big);
+	memset(big, 'a', 3 << 20);
+	s = spool_new(4 << 20, spool_dir);
+	assert_int_equal(spool_append(s, big, 3 << 20, &e), RC_OK);
+	assert_int_equal(spool_in_file(s), 0);
+	spool_free(s);
+	memset(big, 'b', 2 << 20);
+	s = spool_new(4 << 20, spool_dir);
+	assert_int_equal(spool_append(s, big, 1 << 20, &e), RC_OK);
+	assert_int_equal(spool_append(s, big + (1 << 20), 1 << 20, &e), RC_OK);
+	d = spool_data(s, &len, &e);
+	assert_int_equal(len, 2 << 20);
+	assert_memory_equal(d, big, 2 << 20);
+	fd = spool_fd(s, &e);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, 2 << 20);
+	assert_int_equal(pread(fd, rd, sizeof(rd), (2 << 20) - 1000), 1000);
+	assert_memory_equal(rd, big, 1000);
+	spool_free(s);
+	free(big);
 	/* without an arena (a limit too large for one): a sealed copy */
 	s = spool_new((size_t)1 << 40, spool_dir);
 	assert_int_equal(spool_append(s, "hello", 5, &e), RC_OK);
