@@ -109,23 +109,31 @@ arena_new(size_t cap)
 	return a;
 }
 
-/* An arena of cap bytes from the pool, or a new one; NULL if none. */
+/* An arena of cap bytes from the pool, or a new one; NULL if none.
+ * Arenas of another size (memory_limit changed by a reload) are freed
+ * on the way. */
 static struct arena *
 arena_take(size_t cap)
 {
-	struct arena	*a, **pp;
+	struct arena	*a, *old = NULL;
 
 	(void)pthread_mutex_lock(&pool_mu);
-	for (pp = &pool; (a = *pp) != NULL; pp = &a->next)
-		if (a->cap == cap) {
-			*pp = a->next;
-			pool_n--;
+	while ((a = pool) != NULL) {
+		pool = a->next;
+		pool_n--;
+		if (a->cap == cap)
 			break;
-		}
+		a->next = old;
+		old = a;
+	}
 	(void)pthread_mutex_unlock(&pool_mu);
-	if (a != NULL)
-		return a;
-	return arena_new(cap);
+	while (old != NULL) {
+		struct arena *next = old->next;
+
+		arena_free(old);
+		old = next;
+	}
+	return a != NULL ? a : arena_new(cap);
 }
 
 /* Back to the pool, with its pages beyond ARENA_KEEP released. */

@@ -642,6 +642,23 @@ test_spool_unit(void **state)
 	assert_int_equal(st.st_size, 1001);
 	assert_int_equal(spool_files(), 0);
 	spool_free(s);
+	/* a reload that changes memory_limit: arenas of the old size are
+	 * freed, not kept */
+	s = spool_new(1000, spool_dir);
+	assert_int_equal(spool_append(s, "x", 1, &e), RC_OK);
+	assert_int_equal(fstat(spool_fd(s, &e), &st), 0);
+	ino = st.st_ino;
+	spool_free(s);
+	s = spool_new(100000, spool_dir);
+	assert_int_equal(spool_append(s, "y", 1, &e), RC_OK);
+	assert_int_equal(fstat(spool_fd(s, &e), &st), 0);
+	assert_int_not_equal(st.st_ino, ino);
+	spool_free(s);
+	s = spool_new(1000, spool_dir);
+	assert_int_equal(spool_append(s, "z", 1, &e), RC_OK);
+	assert_int_equal(fstat(spool_fd(s, &e), &st), 0);
+	assert_int_not_equal(st.st_ino, ino);
+	spool_free(s);
 	/* a large message's arena gives pages back; reused, it holds the
 	 * next message whole */
 	big = malloc(3 << 20);
