@@ -183,6 +183,9 @@ run(const char *extra, const char *client, const char *auth,
 
 #define HDRS	"From: <a@example.com>\nTo: <b@corp.example>\n" \
 		"Message-ID: <1@example.com>\n"
+/* A multipart/mixed message; its parts follow, boundary "b1". */
+#define MIXED	HDRS "Subject: hi\nMIME-Version: 1.0\n" \
+		"Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
 
 static void
 expect(const struct result *r, enum action a, const char *code,
@@ -272,8 +275,7 @@ test_seed_body_checks(void **state)
 	struct result	 r;
 
 	(void)state;
-	run("", "192.0.2.10", NULL, HDRS "Subject: hi\nMIME-Version: 1.0\n"
-	    "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+	run("", "192.0.2.10", NULL, MIXED
 	    "--b1\nContent-Type: text/plain\n\nsee attached\n"
 	    "--b1\nContent-Type: application/octet-stream\n"
 	    "Content-Transfer-Encoding: base64\n\n" EXE_B64 "\n--b1--\n", &r);
@@ -296,28 +298,24 @@ test_message_order(void **state)
 
 	(void)state;
 	/* a body line, then a part header rule */
-	run("", "192.0.2.10", NULL, HDRS "Subject: hi\nMIME-Version: 1.0\n"
-	    "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+	run("", "192.0.2.10", NULL, MIXED
 	    "--b1\nContent-Type: text/plain\n\nbuy VIAGRA\n"
 	    "--b1\nContent-Type: application/octet-stream; name=\"a.pif\"\n\n"
 	    "x\n--b1--\n", &r);
 	expect(&r, ACT_REJECT, "550", "no pills", "content=body_checks:4");
 	/* a body line, then a blocked attachment */
-	run("", "192.0.2.10", NULL, HDRS "Subject: hi\nMIME-Version: 1.0\n"
-	    "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+	run("", "192.0.2.10", NULL, MIXED
 	    "--b1\nContent-Type: text/plain\n\nbuy VIAGRA\n"
 	    "--b1\nContent-Type: application/octet-stream\n"
 	    "Content-Disposition: attachment; filename=\"a.exe\"\n\n"
 	    "x\n--b1--\n", &r);
 	expect(&r, ACT_REJECT, "550", "no pills", "content=body_checks:4");
 	/* the other way round: the part header, the attachment first */
-	run("", "192.0.2.10", NULL, HDRS "Subject: hi\nMIME-Version: 1.0\n"
-	    "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+	run("", "192.0.2.10", NULL, MIXED
 	    "--b1\nContent-Type: application/octet-stream; name=\"a.pif\"\n\n"
 	    "x\n--b1\nContent-Type: text/plain\n\nbuy VIAGRA\n--b1--\n", &r);
 	expect(&r, ACT_REJECT, "550", "bad name", NULL);
-	run("", "192.0.2.10", NULL, HDRS "Subject: hi\nMIME-Version: 1.0\n"
-	    "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+	run("", "192.0.2.10", NULL, MIXED
 	    "--b1\nContent-Type: application/octet-stream\n"
 	    "Content-Disposition: attachment; filename=\"a.exe\"\n\n"
 	    "x\n--b1\nContent-Type: text/plain\n\nbuy VIAGRA\n--b1--\n", &r);
@@ -335,8 +333,7 @@ test_mime_header_checks_default(void **state)
 	(void)state;
 	/* mime_header_checks unset: header_checks apply to part headers,
 	 * as in Postfix */
-	run("", "192.0.2.10", NULL, HDRS "Subject: hi\nMIME-Version: 1.0\n"
-	    "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+	run("", "192.0.2.10", NULL, MIXED
 	    "--b1\nContent-Type: text/plain\n\nx\n"
 	    "--b1\nContent-Type: application/octet-stream; name=\"a.pif\"\n\n"
 	    "x\n--b1--\n", &r);
